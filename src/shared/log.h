@@ -38,5 +38,5 @@ int log_meta(int level, int error, const struct log_ctx *ctx, const char *fmt, .
 #define log_debug_errno(e, ...) log_meta(LOG_DEBUG, e, NULL, __VA_ARGS__)
 
 /* Same, tagged with a device (BDF) and/or lease and the operation. */
-#define log_dev(level, error, bdf, op, ...) \
-	log_meta(level, error, &(struct log_ctx){ .device = (bdf), .op = (op) }, __VA_ARGS__)
+#define log_dev(level, error, dev_name, op_name, ...) \
+	log_meta(level, error, &(struct log_ctx){ .device = (dev_name), .op = (op_name) }, __VA_ARGS__)
