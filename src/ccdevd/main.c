@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "build-config.h"
 #include "log.h"
 #include "manager.h"
 
@@ -51,6 +51,7 @@ int main(int argc, char *argv[])
 			return EXIT_SUCCESS;
 		case 'c':
 			opts.config_path = optarg;
+			opts.config_path_explicit = true;
 			break;
 		default:
 			return EXIT_FAILURE;

@@ -3,20 +3,169 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus.h"
 #include "cleanup.h"
 #include "log.h"
+#include "privilege.h"
 
 static void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	/* The inventory's devices are referenced by bus objects: drop the bus
+	 * first. */
 	sd_bus_flush_close_unref(m->bus);
+	inventory_free(m->inventory);
+	config_free(m->config);
 	sd_event_unref(m->event);
 	free(m);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
+
+struct device *manager_find_managed(struct manager *m, const struct bdf *address)
+{
+	struct device *d = inventory_find(m->inventory, address);
+
+	return d && d->managed ? d : NULL;
+}
+
+static struct pci_ident device_ident(const struct device *d)
+{
+	return (struct pci_ident){
+		.address = d->address,
+		.vendor = d->vendor_id,
+		.device = d->device_id,
+		.class_code = d->class_code,
+	};
+}
+
+/*
+ * Apply the configuration to one device: publish it when it becomes managed,
+ * unpublish it when it stops being managed.  A leased device stays published
+ * (Managed=false) until its lease ends.
+ */
+static void manager_apply_rule(struct manager *m, struct device *d, bool announce)
+{
+	struct pci_ident id = device_ident(d);
+	const struct device_rule *rule = config_match(m->config, &id);
+	bool want = rule != NULL;
+
+	d->rule = rule;
+	if (want == d->managed)
+		return;
+	if (!want && d->leased) {
+		/* Not yet: the lease owner keeps it; only the flag changes. */
+		return;
+	}
+	if (want) {
+		d->managed = true;
+		m->n_managed++;
+		log_dev(LOG_INFO, 0, d->name, "inventory", "Managing %04x:%04x (%s), state %s, driver %s.",
+			d->vendor_id, d->device_id, rule->where, device_state_to_string(d->state),
+			d->driver[0] ? d->driver : "none");
+		if (announce)
+			bus_device_published(m, d);
+	} else {
+		if (announce)
+			bus_device_unpublished(m, d);
+		d->managed = false;
+		m->n_managed--;
+		log_dev(LOG_INFO, 0, d->name, "inventory", "No longer managed.");
+	}
+	if (announce)
+		bus_manager_emit_changed(m, "DeviceCount");
+}
+
+static void on_device_added(struct device *d, void *userdata)
+{
+	struct manager *m = userdata;
+
+	manager_apply_rule(m, d, m->bus != NULL);
+}
+
+static void on_device_changed(struct device *d, unsigned mask, void *userdata)
+{
+	struct manager *m = userdata;
+
+	if (mask & DEVICE_CHANGED_DRIVER) {
+		log_dev(LOG_INFO, 0, d->name, "inventory", "Driver now %s, state %s.",
+			d->driver[0] ? d->driver : "none", device_state_to_string(d->state));
+		/* A newly loaded vfio may bring the cdev feature. */
+		if (strcmp(d->driver, "vfio-pci") == 0 && features_probe(&m->features))
+			bus_manager_emit_changed(m, "KernelFeatures");
+	}
+	if (d->managed)
+		bus_device_emit_changed(m, d, mask);
+}
+
+static void on_device_removed(struct device *d, void *userdata)
+{
+	struct manager *m = userdata;
+
+	if (!d->managed)
+		return;
+	log_dev(LOG_INFO, 0, d->name, "inventory", "Device removed from the bus.");
+	bus_device_unpublished(m, d);
+	d->managed = false;
+	m->n_managed--;
+	bus_manager_emit_changed(m, "DeviceCount");
+}
+
+static const struct inventory_callbacks inventory_callbacks = {
+	.added = on_device_added,
+	.changed = on_device_changed,
+	.removed = on_device_removed,
+};
+
+static int load_config(const struct manager_options *o, struct config **ret, char **ret_error)
+{
+	int r = config_load(o->config_path, ret, ret_error);
+
+	if (r == -ENOENT && !o->config_path_explicit) {
+		free(*ret_error);
+		*ret_error = NULL;
+		log_notice("%s does not exist: managing no devices, only root may read.", o->config_path);
+		return config_new_empty(o->config_path, ret);
+	}
+	return r;
+}
+
+int manager_reload(struct manager *m, char **ret_error)
+{
+	struct config *fresh = NULL;
+	struct device *const *devices;
+	size_t n;
+	int r;
+
+	r = load_config(m->options, &fresh, ret_error);
+	if (r < 0) {
+		log_error("Reload failed, keeping the previous configuration: %s",
+			  *ret_error ? *ret_error : strerror(-r));
+		return r;
+	}
+	config_free(m->config);
+	m->config = fresh;
+	devices = inventory_devices(m->inventory, &n);
+	for (size_t i = 0; i < n; i++)
+		manager_apply_rule(m, devices[i], true);
+	if (features_probe(&m->features))
+		bus_manager_emit_changed(m, "KernelFeatures");
+	log_info("Configuration reloaded from %s: %zu rule(s), %u managed device(s).",
+		 m->config->path, m->config->n_rules, m->n_managed);
+	return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	_cleanup_free_ char *why = NULL;
+
+	(void)manager_reload(userdata, &why);
+	return 0;
+}
 
 static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
@@ -27,8 +176,8 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
 		log_error("Failed to acquire bus name %s: %s", CCDEVD_BUS_NAME, e->message);
 		return sd_event_exit(m->event, -sd_bus_error_get_errno(e));
 	}
-	log_info("Acquired bus name %s, ready.", CCDEVD_BUS_NAME);
-	sd_notify(0, "READY=1\nSTATUS=Ready");
+	log_info("Acquired bus name %s, ready: %u managed device(s).", CCDEVD_BUS_NAME, m->n_managed);
+	sd_notifyf(0, "READY=1\nSTATUS=Managing %u device(s)", m->n_managed);
 	return 0;
 }
 
@@ -41,19 +190,46 @@ static int manager_connect_bus(struct manager *m)
 	r = sd_bus_open_system(&m->bus);
 	if (r < 0)
 		return log_error_errno(r, "Failed to connect to the system bus: %m");
+	r = bus_manager_register(m);
+	if (r >= 0)
+		r = bus_device_register(m);
+	if (r < 0)
+		return r;
 	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0)
 		return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+	/* The name comes last: by the time clients can find us, we are complete. */
 	r = sd_bus_request_name_async(m->bus, NULL, CCDEVD_BUS_NAME, 0, on_name_acquired, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to request bus name %s: %m", CCDEVD_BUS_NAME);
 	return 0;
 }
 
+static int manager_watch_signals(struct manager *m)
+{
+	sigset_t mask;
+	int r;
+
+	/* Handled in the loop: SIGTERM/SIGINT exit through the normal path. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch signals: %m");
+	return 0;
+}
+
 static int manager_new(const struct manager_options *options, struct manager **ret)
 {
 	_cleanup_(manager_freep) struct manager *m = NULL;
-	sigset_t mask;
+	_cleanup_free_ char *why = NULL;
 	int r;
 
 	m = calloc(1, sizeof(*m));
@@ -61,23 +237,31 @@ static int manager_new(const struct manager_options *options, struct manager **r
 		return log_error_errno(ENOMEM, "Out of memory.");
 	m->options = options;
 
+	r = load_config(options, &m->config, &why);
+	if (r < 0)
+		return log_error_errno(r, "Refusing to start: %s", why ? why : strerror(-r));
+
+	r = privilege_drop();
+	if (r < 0)
+		return r;
+
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		return log_error_errno(r, "Failed to allocate the event loop: %m");
-
-	/* Signals are handled in the loop, so SIGTERM runs the normal exit path. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
-	if (r >= 0)
-		r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL);
+	r = manager_watch_signals(m);
 	if (r < 0)
-		return log_error_errno(r, "Failed to watch SIGTERM/SIGINT: %m");
+		return r;
 	r = sd_event_set_watchdog(m->event, true);
 	if (r < 0)
 		return log_error_errno(r, "Failed to enable the watchdog: %m");
+
+	(void)features_probe(&m->features);
+	r = inventory_new(m->event, &inventory_callbacks, m, &m->inventory);
+	if (r < 0)
+		return r;
+	r = inventory_enumerate(m->inventory);
+	if (r < 0)
+		return r;
 
 	r = manager_connect_bus(m);
 	if (r < 0)

@@ -67,7 +67,7 @@ start_daemon() {
 	"$build/src/ccdevd/ccdevd" "$@" 2>"$tmp/ccdevd.log" &
 	daemon_pid=$!
 	for _ in $(seq 200); do
-		busctl --system status org.ccdevd1 >/dev/null 2>&1 && return 0
+		busctl --system call org.ccdevd1 /org/ccdevd1 org.freedesktop.DBus.Peer Ping >/dev/null 2>&1 && return 0
 		kill -0 "$daemon_pid" 2>/dev/null || break
 		sleep 0.05
 	done

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Who is calling, and may they.  The bus policy lets anyone talk to ccdevd;
+ * these checks, against the configuration, are the access control.
+ *
+ * Reading the inventory (device objects, ListDevices, GetDevice, the object
+ * tree) is gated in one place, a bus filter that runs before any handler, so
+ * signal emission and property getters never depend on who is calling.
+ */
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+#include "config.h"
+
+struct manager;
+
+/* Check the sender of m against acl; on denial sets an AccessDenied error
+ * naming the uid and what was refused and returns -EACCES. */
+int bus_check_access(sd_bus_message *m, const struct access_list *acl, const char *what,
+		     sd_bus_error *error);
+
+/* Root only (Reload and other administrative methods). */
+int bus_check_root(sd_bus_message *m, const char *what, sd_bus_error *error);
+
+int bus_install_read_gate(struct manager *mgr);

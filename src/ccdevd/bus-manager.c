@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* org.ccdevd1.Manager at /org/ccdevd1 (dbus/org.ccdevd1.Manager.xml). */
+#include <errno.h>
+#include <string.h>
+
+#include "build-config.h"
+#include "bus-access.h"
+#include "bus.h"
+#include "cleanup.h"
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+
+
+static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct device *const *devices;
+	size_t n;
+	int r;
+
+	/* Readers were checked by the read gate before we got here. */
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssso)");
+	devices = inventory_devices(m->inventory, &n);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		const struct device *d = devices[i];
+		if (!d->managed)
+			continue;
+		r = sd_bus_message_append(reply, "(ssso)", d->name, device_state_to_string(d->state),
+					  d->driver, d->object_path);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+/*
+ * Resolve a client-supplied address to a managed device, or fail with the
+ * error a person can act on.  Shared by every method that takes an address.
+ */
+int bus_resolve_device(struct manager *m, const char *address, struct device **ret,
+		       sd_bus_error *error)
+{
+	struct bdf bdf;
+	struct device *d;
+
+	if (bdf_parse(address, &bdf) < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "'%s' is not a PCI address; expected DDDD:BB:DD.F, e.g. 0000:01:00.0.",
+					 address);
+	d = inventory_find(m->inventory, &bdf);
+	if (!d)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE,
+					 "No PCI device %s on this host (bridges are not listed).", address);
+	if (!d->managed)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NOT_MANAGED,
+					 "PCI device %s is not managed by ccdevd; add a rule for it to 'devices' "
+					 "in %s and reload.", d->name, m->config->path);
+	*ret = d;
+	return 0;
+}
+
+static int method_get_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	const char *address;
+	struct device *d;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &address);
+	if (r < 0)
+		return r;
+	r = bus_resolve_device(m, address, &d, error);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(msg, "o", d->object_path);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_free_ char *why = NULL;
+	int r;
+
+	r = bus_check_root(msg, "reload the configuration", error);
+	if (r < 0)
+		return r;
+	r = manager_reload(m, &why);
+	if (r < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_CONFIG_INVALID,
+					 "%s; the previous configuration stays in force.", why ? why : strerror(-r));
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int property_kernel_features(sd_bus *bus, const char *path, const char *interface,
+				    const char *property, sd_bus_message *reply, void *userdata,
+				    sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	for (int f = 0; r >= 0 && f < _FEATURE_MAX; f++)
+		if (m->features.have[f])
+			r = sd_bus_message_append(reply, "s", feature_to_string(f));
+	if (r < 0)
+		return r;
+	return sd_bus_message_close_container(reply);
+}
+
+static int property_version(sd_bus *bus, const char *path, const char *interface,
+			    const char *property, sd_bus_message *reply, void *userdata,
+			    sd_bus_error *error)
+{
+	return sd_bus_message_append(reply, "s", PACKAGE_VERSION);
+}
+
+static int property_config_path(sd_bus *bus, const char *path, const char *interface,
+				const char *property, sd_bus_message *reply, void *userdata,
+				sd_bus_error *error)
+{
+	struct manager *m = userdata;
+
+	return sd_bus_message_append(reply, "s", m->config->path);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("KernelFeatures", "as", property_kernel_features, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("DeviceCount", "u", NULL, offsetof(struct manager, n_managed),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("ConfigPath", "s", property_config_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_METHOD_WITH_NAMES("ListDevices", NULL, , "a(ssso)", SD_BUS_PARAM(devices),
+				 method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("GetDevice", "s", SD_BUS_PARAM(address), "o", SD_BUS_PARAM(device),
+				 method_get_device, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_NAMES("DeviceAdded", "so", SD_BUS_PARAM(address) SD_BUS_PARAM(device), 0),
+	SD_BUS_SIGNAL_WITH_NAMES("DeviceRemoved", "so", SD_BUS_PARAM(address) SD_BUS_PARAM(device), 0),
+	SD_BUS_VTABLE_END
+};
+
+int bus_manager_register(struct manager *m)
+{
+	int r;
+
+	r = sd_bus_add_object_vtable(m->bus, NULL, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+				     manager_vtable, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to register %s: %m", CCDEVD_MANAGER_IFACE);
+	r = sd_bus_add_object_manager(m->bus, NULL, CCDEVD_OBJECT_ROOT);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the object manager: %m");
+	return bus_install_read_gate(m);
+}
+
+void bus_manager_emit_changed(struct manager *m, const char *property)
+{
+	(void)sd_bus_emit_properties_changed(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+					     property, NULL);
+}

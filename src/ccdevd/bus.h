@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The bus side of the manager: vtables and signals.  No ioctls, no sysfs. */
+
+#include <systemd/sd-bus.h>
+
+#include "device.h"
+
+struct manager;
+
+int bus_manager_register(struct manager *m);
+int bus_device_register(struct manager *m);
+
+/* Announce a device that became managed / stopped being published. */
+void bus_device_published(struct manager *m, struct device *d);
+void bus_device_unpublished(struct manager *m, struct device *d);
+void bus_device_emit_changed(struct manager *m, struct device *d, unsigned changed_mask);
+void bus_manager_emit_changed(struct manager *m, const char *property);
+
+/* Parse a client-supplied address and find the managed device, or set the
+ * InvalidArgument / NoSuchDevice / NotManaged error. */
+int bus_resolve_device(struct manager *m, const char *address, struct device **ret,
+		       sd_bus_error *error);
