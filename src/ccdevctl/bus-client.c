@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "bus-client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-api.h"
+#include "cleanup.h"
+#include "ctl.h"
+#include "properties.h"
+#include "strv.h"
+
+#define PROPERTIES_IFACE "org.freedesktop.DBus.Properties"
+
+static const struct prop_map device_props[] = {
+	{ "Address", "s", offsetof(struct device_info, address) },
+	{ "VendorId", "q", offsetof(struct device_info, vendor_id) },
+	{ "DeviceId", "q", offsetof(struct device_info, device_id) },
+	{ "Class", "u", offsetof(struct device_info, class_code) },
+	{ "Driver", "s", offsetof(struct device_info, driver) },
+	{ "OriginalDriver", "s", offsetof(struct device_info, original_driver) },
+	{ "IommuGroup", "i", offsetof(struct device_info, iommu_group) },
+	{ "GroupMembers", "as", offsetof(struct device_info, group_members) },
+	{ "Managed", "b", offsetof(struct device_info, managed) },
+	{ "State", "s", offsetof(struct device_info, state) },
+	{ "ResetMethods", "as", offsetof(struct device_info, reset_methods) },
+	{ "VfioDevice", "s", offsetof(struct device_info, vfio_device) },
+	{}
+};
+
+static const struct prop_map manager_props[] = {
+	{ "Version", "s", offsetof(struct manager_info, version) },
+	{ "KernelFeatures", "as", offsetof(struct manager_info, kernel_features) },
+	{ "DeviceCount", "u", offsetof(struct manager_info, device_count) },
+	{ "ConfigPath", "s", offsetof(struct manager_info, config_path) },
+	{}
+};
+
+void device_info_done(struct device_info *d)
+{
+	free(d->path);
+	free(d->address);
+	free(d->driver);
+	free(d->original_driver);
+	strv_free(d->group_members);
+	free(d->state);
+	strv_free(d->reset_methods);
+	free(d->vfio_device);
+	*d = (struct device_info){ .iommu_group = -1 };
+}
+
+void device_list_done(struct device_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		device_info_done(&l->items[i]);
+	free(l->items);
+	*l = (struct device_list){};
+}
+
+void manager_info_done(struct manager_info *m)
+{
+	free(m->version);
+	strv_free(m->kernel_features);
+	free(m->config_path);
+	free(m->unique_name);
+	*m = (struct manager_info){};
+}
+
+/* A daemon that leaves a string property out still gets "" in the output. */
+static int strdup_if_null(char **s)
+{
+	if (!*s)
+		*s = strdup("");
+	return *s ? 0 : -ENOMEM;
+}
+
+/* Connection-level failures: the bus went away or never answered. */
+static bool errno_is_disconnect(int r)
+{
+	return r == -ECONNRESET || r == -ENOTCONN || r == -ECONNREFUSED || r == -EPIPE ||
+	       r == -ESHUTDOWN;
+}
+
+/*
+ * Report a failed call (what: "list devices", for local failures) and
+ * classify it (ctl.h).  ccdevd's errors are printed as ccdevd wrote them:
+ * its messages name the device and what to do.
+ */
+static int bus_log_error(const sd_bus_error *e, int r, const char *what)
+{
+	if (!sd_bus_error_is_set(e)) {
+		if (errno_is_disconnect(r)) {
+			ctl_error_errno(r, "Lost the system bus while trying to %s: %m", what);
+			return -EHOSTDOWN;
+		}
+		return ctl_unclassified(ctl_error_errno(r, "Failed to %s: %m", what));
+	}
+
+	if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+				   SD_BUS_ERROR_NO_SERVER, SD_BUS_ERROR_DISCONNECTED) ||
+	    strncmp(e->name, "org.freedesktop.DBus.Error.Spawn.", 33) == 0)
+		return ctl_error_errno(EHOSTDOWN, "ccdevd is not reachable (%s): %s", CCDEVD_BUS_NAME,
+				       e->message ? e->message : e->name);
+
+	if (sd_bus_error_has_names(e, SD_BUS_ERROR_TIMEOUT, SD_BUS_ERROR_NO_REPLY))
+		return ctl_unclassified(ctl_error_errno(r, "ccdevd did not answer in time (%s).",
+							e->message ? e->message : e->name));
+
+	ctl_error("%s", e->message && *e->message ? e->message : e->name);
+	if (sd_bus_error_has_names(e, CCDEVD_ERROR_ACCESS_DENIED, SD_BUS_ERROR_ACCESS_DENIED))
+		return -EACCES;
+	if (sd_bus_error_has_names(e, CCDEVD_ERROR_NO_SUCH_DEVICE, CCDEVD_ERROR_NOT_MANAGED))
+		return -ENODEV;
+	if (sd_bus_error_has_name(e, CCDEVD_ERROR_INVALID_ARGUMENT))
+		return -EINVAL;
+	return ctl_unclassified(r);
+}
+
+static int bus_log_parse_error(int r)
+{
+	return ctl_unclassified(ctl_error_errno(r, "Failed to parse the reply of ccdevd: %m"));
+}
+
+int bus_connect(sd_bus **ret)
+{
+	int r;
+
+	r = sd_bus_open_system(ret);
+	if (r < 0) {
+		ctl_error_errno(r, "Failed to connect to the system bus: %m");
+		return -EHOSTDOWN;
+	}
+	return 0;
+}
+
+static int get_all(sd_bus *bus, const char *path, const char *iface, sd_bus_error *error,
+		   sd_bus_message **ret)
+{
+	return sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, PROPERTIES_IFACE, "GetAll", error, ret,
+				  "s", iface);
+}
+
+/* Decode a Device GetAll reply into d (which takes path) and rewind it. */
+static int device_info_read(sd_bus_message *reply, const char *path, struct device_info *d)
+{
+	int r;
+
+	*d = (struct device_info){ .iommu_group = -1 };
+	r = prop_map_read(reply, device_props, d);
+	if (r < 0)
+		return r;
+	d->path = strdup(path);
+	if (!d->path || strdup_if_null(&d->address) < 0 || strdup_if_null(&d->driver) < 0 ||
+	    strdup_if_null(&d->original_driver) < 0 || strdup_if_null(&d->state) < 0 ||
+	    strdup_if_null(&d->vfio_device) < 0)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	r = sd_bus_message_rewind(reply, true);
+	if (r < 0)
+		return bus_log_parse_error(r);
+	return 0;
+}
+
+/* Append the device at path to l; a device removed since ListDevices is
+ * skipped without a word, as if the list had been taken a moment later. */
+static int device_list_add(sd_bus *bus, struct device_list *l, const char *path)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct device_info *items;
+	int r;
+
+	r = get_all(bus, path, CCDEVD_DEVICE_IFACE, &error, &reply);
+	if (r < 0 && sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, SD_BUS_ERROR_UNKNOWN_INTERFACE))
+		return 0;
+	if (r < 0)
+		return bus_log_error(&error, r, "read the properties of a device");
+
+	items = reallocarray(l->items, l->n + 1, sizeof(*items));
+	if (!items)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	l->items = items;
+	r = device_info_read(reply, path, &l->items[l->n]);
+	l->n++; /* even on failure: device_list_done() frees what was read */
+	return r;
+}
+
+int bus_list_devices(sd_bus *bus, struct device_list *ret)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(device_list_done) struct device_list l = {};
+	const char *address, *state, *driver, *path;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+			       "ListDevices", &error, &reply, NULL);
+	if (r < 0)
+		return bus_log_error(&error, r, "list devices");
+
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, "(ssso)");
+	if (r < 0)
+		return bus_log_parse_error(r);
+	while ((r = sd_bus_message_read(reply, "(ssso)", &address, &state, &driver, &path)) > 0) {
+		r = device_list_add(bus, &l, path);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return bus_log_parse_error(r);
+
+	*ret = l;
+	l = (struct device_list){};
+	return 0;
+}
+
+int bus_get_device(sd_bus *bus, const char *address, struct device_info *ret,
+		   sd_bus_message **ret_properties)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *props = NULL;
+	_cleanup_(device_info_done) struct device_info d = {};
+	const char *path;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+			       "GetDevice", &error, &reply, "s", address);
+	if (r < 0)
+		return bus_log_error(&error, r, "look up the device");
+	r = sd_bus_message_read(reply, "o", &path);
+	if (r < 0)
+		return bus_log_parse_error(r);
+
+	r = get_all(bus, path, CCDEVD_DEVICE_IFACE, &error, &props);
+	if (r < 0)
+		return bus_log_error(&error, r, "read the properties of the device");
+	r = device_info_read(props, path, &d);
+	if (r < 0)
+		return r;
+
+	*ret = d;
+	d = (struct device_info){};
+	if (ret_properties)
+		*ret_properties = TAKE_PTR(props);
+	return 0;
+}
+
+/* Who owns org.ccdevd1 right now: unique name and PID. */
+static int manager_read_owner(sd_bus *bus, struct manager_info *m)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	const char *unique;
+	int r;
+
+	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_UNIQUE_NAME | SD_BUS_CREDS_PID,
+				  &creds);
+	if (r == -ENXIO || r == -EHOSTUNREACH || errno_is_disconnect(r))
+		return ctl_error_errno(EHOSTDOWN, "ccdevd is not reachable: %s is not on the bus.",
+				       CCDEVD_BUS_NAME);
+	if (r < 0)
+		return ctl_unclassified(ctl_error_errno(r, "Failed to ask the bus who owns %s: %m",
+							CCDEVD_BUS_NAME));
+
+	r = sd_bus_creds_get_unique_name(creds, &unique);
+	if (r >= 0)
+		r = sd_bus_creds_get_pid(creds, &m->pid);
+	if (r < 0)
+		return ctl_unclassified(ctl_error_errno(r, "The bus did not say who owns %s: %m",
+							CCDEVD_BUS_NAME));
+	m->unique_name = strdup(unique);
+	return m->unique_name ? 0 : ctl_error_errno(ENOMEM, "Out of memory.");
+}
+
+int bus_get_manager(sd_bus *bus, struct manager_info *ret)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(manager_info_done) struct manager_info m = {};
+	int r;
+
+	/* Properties first: on a system with bus activation this starts ccdevd. */
+	r = get_all(bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, &error, &reply);
+	if (r < 0)
+		return bus_log_error(&error, r, "read the properties of ccdevd");
+	r = prop_map_read(reply, manager_props, &m);
+	if (r < 0)
+		return r;
+	if (strdup_if_null(&m.version) < 0 || strdup_if_null(&m.config_path) < 0)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+
+	r = manager_read_owner(bus, &m);
+	if (r < 0)
+		return r;
+
+	*ret = m;
+	m = (struct manager_info){};
+	return 0;
+}

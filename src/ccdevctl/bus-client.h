@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * ccdevctl's side of the org.ccdevd1 API (the XML in dbus/): connect to the system
+ * bus, call ccdevd, decode what it returns into plain structs.  Every
+ * function here reports its own errors (ccdevd's message as it is) and
+ * returns the classified errnos of ctl.h, so callers just pass r up.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+/* org.ccdevd1.Device, one managed PCI device.  Strings are never NULL once
+ * filled in by bus_list_devices() / bus_get_device(). */
+struct device_info {
+	char *path; /* D-Bus object path */
+	char *address;
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint32_t class_code;
+	char *driver;          /* "" when unbound */
+	char *original_driver; /* "" when unknown */
+	int32_t iommu_group;   /* -1 when none */
+	char **group_members;
+	bool managed;
+	char *state;
+	char **reset_methods;
+	char *vfio_device; /* "" unless bound to vfio-pci */
+};
+
+struct device_list {
+	struct device_info *items;
+	size_t n;
+};
+
+/* org.ccdevd1.Manager, plus who owns the name. */
+struct manager_info {
+	char *version;
+	char **kernel_features;
+	uint32_t device_count;
+	char *config_path;
+	char *unique_name;
+	pid_t pid;
+};
+
+void device_info_done(struct device_info *d);
+void device_list_done(struct device_list *l);
+void manager_info_done(struct manager_info *m);
+
+/* The system bus ($DBUS_SYSTEM_BUS_ADDRESS if set); -EHOSTDOWN if none. */
+int bus_connect(sd_bus **ret);
+
+/* ListDevices, then the properties of each device, in ccdevd's order (by
+ * address).  A device that disappears in between is left out. */
+int bus_list_devices(sd_bus *bus, struct device_list *ret);
+
+/* GetDevice(address), then its properties.  If ret_properties is not NULL
+ * it receives the GetAll reply, rewound, to print every property. */
+int bus_get_device(sd_bus *bus, const char *address, struct device_info *ret,
+		   sd_bus_message **ret_properties);
+
+/* The Manager properties, and the PID and unique name of ccdevd. */
+int bus_get_manager(sd_bus *bus, struct manager_info *ret);

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The --json renderings of output.h, with json-c. */
+#include <errno.h>
+#include <stdio.h>
+#include <json-c/json.h>
+
+#include "cleanup.h"
+#include "ctl.h"
+#include "output.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+/* Add val (consumed, even on failure) under key; NULL val means json-c ran
+ * out of memory creating it. */
+static int json_add(json_object *o, const char *key, json_object *val)
+{
+	if (!val)
+		return -ENOMEM;
+	if (json_object_object_add(o, key, val) < 0) {
+		json_object_put(val);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static json_object *json_strv(char **l)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return NULL;
+	STRV_FOREACH(s, l) {
+		json_object *e = json_object_new_string(*s);
+
+		if (!e || json_object_array_add(a, e) < 0) {
+			json_object_put(e);
+			return NULL;
+		}
+	}
+	return TAKE_PTR(a);
+}
+
+static json_object *device_to_json(const struct device_info *d)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o ||
+	    json_add(o, "address", json_object_new_string(d->address)) < 0 ||
+	    json_add(o, "vendor_id", json_object_new_int(d->vendor_id)) < 0 ||
+	    json_add(o, "device_id", json_object_new_int(d->device_id)) < 0 ||
+	    json_add(o, "class", json_object_new_int64(d->class_code)) < 0 ||
+	    json_add(o, "driver", json_object_new_string(d->driver)) < 0 ||
+	    json_add(o, "state", json_object_new_string(d->state)) < 0 ||
+	    json_add(o, "iommu_group", json_object_new_int(d->iommu_group)) < 0 ||
+	    json_add(o, "group_members", json_strv(d->group_members)) < 0 ||
+	    json_add(o, "vfio_device", json_object_new_string(d->vfio_device)) < 0 ||
+	    json_add(o, "managed", json_object_new_boolean(d->managed)) < 0 ||
+	    json_add(o, "original_driver", json_object_new_string(d->original_driver)) < 0 ||
+	    json_add(o, "reset_methods", json_strv(d->reset_methods)) < 0 ||
+	    json_add(o, "path", json_object_new_string(d->path)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+/* Print and drop o; NULL o means building it ran out of memory. */
+static int json_print(json_object *o)
+{
+	_cleanup_(json_object_putp) json_object *owned = o;
+	const char *s;
+
+	if (!owned)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	s = json_object_to_json_string_ext(owned, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!s)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	puts(s);
+	return 0;
+}
+
+int output_devices_json(const struct device_list *l)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return json_print(NULL);
+	for (size_t i = 0; i < l->n; i++) {
+		json_object *o = device_to_json(&l->items[i]);
+
+		if (!o || json_object_array_add(a, o) < 0) {
+			json_object_put(o);
+			return json_print(NULL);
+		}
+	}
+	return json_print(TAKE_PTR(a));
+}
+
+int output_device_json(const struct device_info *d)
+{
+	return json_print(device_to_json(d));
+}
+
+int output_manager_json(const struct manager_info *m)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o ||
+	    json_add(o, "version", json_object_new_string(m->version)) < 0 ||
+	    json_add(o, "kernel_features", json_strv(m->kernel_features)) < 0 ||
+	    json_add(o, "device_count", json_object_new_int64(m->device_count)) < 0 ||
+	    json_add(o, "config_path", json_object_new_string(m->config_path)) < 0 ||
+	    json_add(o, "pid", json_object_new_int64(m->pid)) < 0)
+		return json_print(NULL);
+	return json_print(TAKE_PTR(o));
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The human renderings of output.h: the device table, Name=value, status. */
+#include "output.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "ctl.h"
+
+enum { COL_ADDRESS, COL_IDS, COL_CLASS, COL_DRIVER, COL_STATE, COL_GROUP, COL_VFIO, N_COLUMNS };
+
+static const char *const column_headers[N_COLUMNS] = {
+	[COL_ADDRESS] = "ADDRESS",
+	[COL_IDS] = "VENDOR:DEVICE",
+	[COL_CLASS] = "CLASS",
+	[COL_DRIVER] = "DRIVER",
+	[COL_STATE] = "STATE",
+	[COL_GROUP] = "GROUP",
+	[COL_VFIO] = "VFIO",
+};
+
+/* One table row: the cells point into d or into the row's own buffers. */
+struct row {
+	const char *cell[N_COLUMNS];
+	char ids[sizeof("ffff:ffff")];
+	char class_code[sizeof("ffffff")];
+	char group[sizeof("-2147483648")];
+};
+
+static const char *dash_if_empty(const char *s)
+{
+	return s && *s ? s : "-";
+}
+
+static void row_fill(struct row *row, const struct device_info *d)
+{
+	snprintf(row->ids, sizeof(row->ids), "%04x:%04x", d->vendor_id, d->device_id);
+	snprintf(row->class_code, sizeof(row->class_code), "%06x", d->class_code & 0xffffff);
+	if (d->iommu_group < 0)
+		strcpy(row->group, "-");
+	else
+		snprintf(row->group, sizeof(row->group), "%" PRIi32, d->iommu_group);
+
+	row->cell[COL_ADDRESS] = d->address;
+	row->cell[COL_IDS] = row->ids;
+	row->cell[COL_CLASS] = row->class_code;
+	row->cell[COL_DRIVER] = dash_if_empty(d->driver);
+	row->cell[COL_STATE] = dash_if_empty(d->state);
+	row->cell[COL_GROUP] = row->group;
+	row->cell[COL_VFIO] = dash_if_empty(d->vfio_device);
+}
+
+/* Cells left-aligned, two spaces apart, no trailing blanks. */
+static void print_row(const char *const cell[N_COLUMNS], const size_t width[N_COLUMNS])
+{
+	for (int c = 0; c < N_COLUMNS; c++) {
+		if (c == N_COLUMNS - 1)
+			printf("%s\n", cell[c]);
+		else
+			printf("%-*s  ", (int)width[c], cell[c]);
+	}
+}
+
+int output_device_table(const struct device_list *l, bool legend)
+{
+	_cleanup_free_ struct row *rows = NULL;
+	size_t width[N_COLUMNS];
+
+	/* Like systemctl: an empty list has no header, only the count. */
+	if (l->n == 0) {
+		if (legend)
+			printf("0 devices listed.\n");
+		return 0;
+	}
+
+	rows = calloc(l->n, sizeof(*rows));
+	if (!rows)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	for (int c = 0; c < N_COLUMNS; c++)
+		width[c] = legend ? strlen(column_headers[c]) : 0;
+	for (size_t i = 0; i < l->n; i++) {
+		row_fill(&rows[i], &l->items[i]);
+		for (int c = 0; c < N_COLUMNS; c++) {
+			size_t w = strlen(rows[i].cell[c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+
+	if (legend)
+		print_row(column_headers, width);
+	for (size_t i = 0; i < l->n; i++)
+		print_row(rows[i].cell, width);
+	if (legend)
+		printf("\n%zu device%s listed.\n", l->n, l->n == 1 ? "" : "s");
+	return 0;
+}
+
+/* Digits of hex for the PCI id properties, 0 for a decimal one. */
+static int hex_width(const char *name)
+{
+	if (strcmp(name, "VendorId") == 0 || strcmp(name, "DeviceId") == 0)
+		return 4;
+	if (strcmp(name, "Class") == 0)
+		return 6;
+	return 0;
+}
+
+static bool type_is_printable(char t)
+{
+	return t && strchr("ybnqiuxtdsog", t); /* basic types but 'h' (an fd) */
+}
+
+static int print_basic(sd_bus_message *m, char type, int hex)
+{
+	union {
+		uint8_t y;
+		int b;
+		int16_t n;
+		uint16_t q;
+		int32_t i;
+		uint32_t u;
+		int64_t x;
+		uint64_t t;
+		double d;
+		const char *s;
+	} v;
+	uint64_t u;
+	int r;
+
+	r = sd_bus_message_read_basic(m, type, &v);
+	if (r <= 0)
+		return r;
+	switch (type) {
+	case 's': case 'o': case 'g':
+		fputs(v.s, stdout);
+		return 1;
+	case 'b':
+		fputs(v.b ? "yes" : "no", stdout);
+		return 1;
+	case 'd':
+		printf("%g", v.d);
+		return 1;
+	case 'n':
+		printf("%" PRIi16, v.n);
+		return 1;
+	case 'i':
+		printf("%" PRIi32, v.i);
+		return 1;
+	case 'x':
+		printf("%" PRIi64, v.x);
+		return 1;
+	}
+	u = type == 'y' ? v.y : type == 'q' ? v.q : type == 'u' ? v.u : v.t;
+	if (hex)
+		printf("0x%0*" PRIx64, hex, u);
+	else
+		printf("%" PRIu64, u);
+	return 1;
+}
+
+/* The variant at m's position, printed as NAME=value if it is a basic type
+ * or an array of one, else skipped (like systemctl show without --all). */
+static int print_property(sd_bus_message *m, const char *name)
+{
+	const char *contents;
+	bool array;
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &contents);
+	if (r < 0)
+		return r;
+	array = contents[0] == SD_BUS_TYPE_ARRAY;
+	if (!type_is_printable(contents[array]) || contents[array + 1] != '\0')
+		return sd_bus_message_skip(m, "v");
+
+	r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, contents);
+	if (r < 0)
+		return r;
+	printf("%s=", name);
+	if (array) {
+		bool first = true;
+
+		r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, contents + 1);
+		while (r >= 0 && (r = sd_bus_message_at_end(m, false)) == 0) {
+			if (!first)
+				fputc(' ', stdout);
+			first = false;
+			r = print_basic(m, contents[1], hex_width(name));
+		}
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+	} else
+		r = print_basic(m, contents[0], hex_width(name));
+	fputc('\n', stdout);
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+int output_properties(sd_bus_message *m)
+{
+	const char *name;
+	int r;
+
+	r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+		r = sd_bus_message_read_basic(m, 's', &name);
+		if (r >= 0)
+			r = print_property(m, name);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(m);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return ctl_unclassified(ctl_error_errno(r, "Failed to parse the properties sent by ccdevd: %m"));
+	return 0;
+}
+
+static void print_strv(char **l)
+{
+	if (!l || !*l) {
+		fputs("-", stdout);
+		return;
+	}
+	STRV_FOREACH(s, l)
+		printf("%s%s", s == l ? "" : " ", *s);
+}
+
+int output_manager(const struct manager_info *m)
+{
+	printf("        Version: %s\n", m->version);
+	fputs("Kernel features: ", stdout);
+	print_strv(m->kernel_features);
+	printf("\n"
+	       "        Devices: %" PRIu32 "\n"
+	       "         Config: %s\n"
+	       "       Bus name: %s\n"
+	       "            PID: %ld\n",
+	       m->device_count, dash_if_empty(m->config_path), m->unique_name, (long)m->pid);
+	return 0;
+}

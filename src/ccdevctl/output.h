@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Rendering on stdout: tables and "Key: value" lines for people, Name=value
+ * lines for scripts that read systemctl-show style, JSON for the rest
+ * (ccdevctl(1) documents the keys).  Functions return 0 or -ENOMEM; a write
+ * error on stdout is noticed by main() when it flushes.
+ */
+
+#include <stdbool.h>
+#include <systemd/sd-bus.h>
+
+#include "bus-client.h"
+
+/* Columns ADDRESS VENDOR:DEVICE CLASS DRIVER STATE GROUP VFIO; with legend,
+ * a header line and a "N devices listed." footer. */
+int output_device_table(const struct device_list *l, bool legend);
+
+/* Every property in a Properties.GetAll reply as Name=value, in the order
+ * ccdevd sent them.  Arrays are space-separated, booleans yes/no, numbers
+ * decimal except the PCI ids (VendorId, DeviceId, Class) in 0x-hex. */
+int output_properties(sd_bus_message *m);
+
+int output_manager(const struct manager_info *m);
+
+/* --json: an array of device objects / one device object / the manager. */
+int output_devices_json(const struct device_list *l);
+int output_device_json(const struct device_info *d);
+int output_manager_json(const struct manager_info *m);

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "verbs.h"
+
+#include <errno.h>
+#include <systemd/sd-bus.h>
+
+#include "bdf.h"
+#include "bus-client.h"
+#include "cleanup.h"
+#include "output.h"
+
+int verb_list(int argc, char *argv[], const struct ctl_options *o)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(device_list_done) struct device_list l = {};
+	int r;
+
+	r = bus_connect(&bus);
+	if (r < 0)
+		return r;
+	r = bus_list_devices(bus, &l);
+	if (r < 0)
+		return r;
+	return o->json ? output_devices_json(&l) : output_device_table(&l, o->legend);
+}
+
+int verb_show(int argc, char *argv[], const struct ctl_options *o)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *props = NULL;
+	_cleanup_(device_info_done) struct device_info d = {};
+	char address[BDF_STRING_MAX];
+	struct bdf bdf;
+	int r;
+
+	/* Checked here too so that a typo is a usage error without a bus. */
+	if (bdf_parse(argv[1], &bdf) < 0)
+		return ctl_error_errno(EINVAL, "'%s' is not a PCI address; expected DDDD:BB:DD.F, e.g. 0000:01:00.0.",
+				       argv[1]);
+	bdf_format(&bdf, address);
+
+	r = bus_connect(&bus);
+	if (r < 0)
+		return r;
+	r = bus_get_device(bus, address, &d, o->json ? NULL : &props);
+	if (r < 0)
+		return r;
+	return o->json ? output_device_json(&d) : output_properties(props);
+}
+
+int verb_status(int argc, char *argv[], const struct ctl_options *o)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(manager_info_done) struct manager_info m = {};
+	int r;
+
+	r = bus_connect(&bus);
+	if (r < 0)
+		return r;
+	r = bus_get_manager(bus, &m);
+	if (r < 0)
+		return r;
+	return o->json ? output_manager_json(&m) : output_manager(&m);
+}
