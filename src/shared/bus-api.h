@@ -19,3 +19,8 @@
 #define CCDEVD_ERROR_GROUP_NOT_VIABLE "org.ccdevd1.Error.GroupNotViable"
 #define CCDEVD_ERROR_NOT_SUPPORTED "org.ccdevd1.Error.NotSupported"
 #define CCDEVD_ERROR_CONFIG_INVALID "org.ccdevd1.Error.ConfigInvalid"
+#define CCDEVD_ERROR_NO_SUCH_LEASE "org.ccdevd1.Error.NoSuchLease"
+#define CCDEVD_ERROR_FAILED "org.ccdevd1.Error.Failed"
+
+#define CCDEVD_LEASE_PREFIX "/org/ccdevd1/lease"
+#define CCDEVD_LEASE_IFACE "org.ccdevd1.Lease"
