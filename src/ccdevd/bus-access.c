@@ -10,7 +10,7 @@
 #include "manager.h"
 
 
-static int get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller *ret)
+static int get_caller(sd_bus_message *m, uint64_t extra, sd_bus_creds **ret_creds, struct caller *ret)
 {
 	sd_bus_creds *c = NULL;
 	const gid_t *gids = NULL;
@@ -18,7 +18,7 @@ static int get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller
 
 	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID |
 					      SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-					      SD_BUS_CREDS_AUGMENT, &c);
+					      SD_BUS_CREDS_AUGMENT | extra, &c);
 	if (r < 0)
 		return r;
 	*ret = (struct caller){ .uid = (uid_t)-1, .gid = (gid_t)-1 };
@@ -41,12 +41,23 @@ static int get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller
 static int get_caller_or_deny(sd_bus_message *m, const char *what, sd_bus_creds **ret_creds,
 			      struct caller *ret, sd_bus_error *error)
 {
-	int r = get_caller(m, ret_creds, ret);
+	int r = get_caller(m, 0, ret_creds, ret);
 
 	if (r < 0)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
 					 "Cannot determine the caller's credentials to authorize a request "
 					 "to %s: %s.", what, strerror(-r));
+	return 0;
+}
+
+int bus_get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller *ret, uint64_t extra,
+		   sd_bus_error *error)
+{
+	int r = get_caller(m, extra, ret_creds, ret);
+
+	if (r < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
+					 "Cannot determine the caller's credentials: %s.", strerror(-r));
 	return 0;
 }
 
@@ -104,6 +115,11 @@ static bool message_reads_inventory(sd_bus_message *m)
 		return false;
 	if (path_is_device(path))
 		return true;
+	/* Lease objects: their properties and introspection, not their methods
+	 * (those check the owner). */
+	if (strncmp(path, CCDEVD_LEASE_PREFIX "/", strlen(CCDEVD_LEASE_PREFIX) + 1) == 0)
+		return iface && (strcmp(iface, "org.freedesktop.DBus.Properties") == 0 ||
+				 strcmp(iface, "org.freedesktop.DBus.Introspectable") == 0);
 	if (strcmp(path, CCDEVD_OBJECT_ROOT) != 0)
 		return false;
 	return strcmp(member, "GetManagedObjects") == 0 || strcmp(member, "ListDevices") == 0 ||

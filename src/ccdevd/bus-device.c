@@ -8,6 +8,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
+#include "lease.h"
 #include "manager.h"
 #include "strv.h"
 
@@ -104,6 +105,24 @@ static int property_address(sd_bus *bus, const char *path, const char *interface
 	return sd_bus_message_append(reply, "s", (const char *)userdata);
 }
 
+static int property_lease(sd_bus *bus, const char *path, const char *interface, const char *property,
+			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "o", d->lease ? d->lease->object_path : "/");
+}
+
+static int property_release_policy(sd_bus *bus, const char *path, const char *interface,
+				   const char *property, sd_bus_message *reply, void *userdata,
+				   sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "s",
+				     release_policy_to_string(d->rule ? d->rule->on_release : RELEASE_RESTORE_DRIVER));
+}
+
 #define CHANGES SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 static const sd_bus_vtable device_vtable[] = {
@@ -120,6 +139,9 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("State", "s", property_state, offsetof(struct device, state), CHANGES),
 	SD_BUS_PROPERTY("ResetMethods", "as", property_strv, offsetof(struct device, reset_methods), CHANGES),
 	SD_BUS_PROPERTY("VfioDevice", "s", property_string, offsetof(struct device, vfio_dev), CHANGES),
+	SD_BUS_PROPERTY("StateReason", "s", property_string, offsetof(struct device, state_reason), CHANGES),
+	SD_BUS_PROPERTY("Lease", "o", property_lease, 0, CHANGES),
+	SD_BUS_PROPERTY("ReleasePolicy", "s", property_release_policy, 0, CHANGES),
 	SD_BUS_VTABLE_END
 };
 
@@ -160,11 +182,12 @@ void bus_device_emit_changed(struct manager *m, struct device *d, unsigned mask)
 	} map[] = {
 		{ DEVICE_CHANGED_DRIVER, { "Driver" } },
 		{ DEVICE_CHANGED_ORIGINAL_DRIVER, { "OriginalDriver" } },
-		{ DEVICE_CHANGED_STATE, { "State" } },
+		{ DEVICE_CHANGED_STATE, { "State", "StateReason" } },
+		{ DEVICE_CHANGED_LEASE, { "Lease" } },
 		{ DEVICE_CHANGED_GROUP, { "IommuGroup", "GroupMembers" } },
 		{ DEVICE_CHANGED_RESET, { "ResetMethods" } },
 		{ DEVICE_CHANGED_VFIO, { "VfioDevice" } },
-		{ DEVICE_CHANGED_MANAGED, { "Managed" } },
+		{ DEVICE_CHANGED_MANAGED, { "Managed", "ReleasePolicy" } },
 	};
 	char *names[16];
 	size_t k = 0;

@@ -137,13 +137,21 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("DeviceCount", "u", NULL, offsetof(struct manager, n_managed),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("ConfigPath", "s", property_config_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("LeaseCount", "u", NULL, offsetof(struct manager, n_leases),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_NAMES("ListDevices", NULL, , "a(ssso)", SD_BUS_PARAM(devices),
 				 method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("GetDevice", "s", SD_BUS_PARAM(address), "o", SD_BUS_PARAM(device),
 				 method_get_device, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("CreateLease", "a{sv}", SD_BUS_PARAM(options), "ohu",
+				 SD_BUS_PARAM(lease) SD_BUS_PARAM(iommufd) SD_BUS_PARAM(ioas_id),
+				 bus_method_create_lease, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("ListLeases", NULL, , "a(ouusu)", SD_BUS_PARAM(leases),
+				 bus_method_list_leases, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_NAMES("DeviceAdded", "so", SD_BUS_PARAM(address) SD_BUS_PARAM(device), 0),
 	SD_BUS_SIGNAL_WITH_NAMES("DeviceRemoved", "so", SD_BUS_PARAM(address) SD_BUS_PARAM(device), 0),
+	SD_BUS_SIGNAL_WITH_NAMES("LeaseReleased", "os", SD_BUS_PARAM(lease) SD_BUS_PARAM(reason), 0),
 	SD_BUS_VTABLE_END
 };
 

@@ -11,6 +11,13 @@ struct manager;
 
 int bus_manager_register(struct manager *m);
 int bus_device_register(struct manager *m);
+int bus_lease_register(struct manager *m);
+
+struct lease;
+int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+void bus_lease_emit_added(struct manager *m, struct lease *l);
+void bus_lease_emit_released(struct manager *m, struct lease *l, const char *reason);
 
 /* Announce a device that became managed / stopped being published. */
 void bus_device_published(struct manager *m, struct device *d);

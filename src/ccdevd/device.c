@@ -14,6 +14,8 @@ static const char *const state_names[_DEVICE_STATE_MAX] = {
 	[DEVICE_HOST] = "host",
 	[DEVICE_VFIO_IDLE] = "vfio-idle",
 	[DEVICE_ASSIGNED] = "assigned",
+	[DEVICE_RELEASING] = "releasing",
+	[DEVICE_QUARANTINED] = "quarantined",
 	[DEVICE_GONE] = "gone",
 };
 
@@ -40,7 +42,8 @@ int device_new(const struct bdf *address, const char *syspath, struct device **r
 	d->driver = strdup("");
 	d->original_driver = strdup("");
 	d->vfio_dev = strdup("");
-	if (!d->syspath || !d->driver || !d->original_driver || !d->vfio_dev) {
+	d->state_reason = strdup("");
+	if (!d->syspath || !d->driver || !d->original_driver || !d->vfio_dev || !d->state_reason) {
 		device_free(TAKE_PTR(d));
 		return -ENOMEM;
 	}
@@ -57,19 +60,26 @@ struct device *device_free(struct device *d)
 	free(d->driver);
 	free(d->original_driver);
 	free(d->vfio_dev);
+	free(d->state_reason);
+	sd_event_source_disable_unref(d->retry_source);
 	strv_free(d->group_members);
 	strv_free(d->reset_methods);
 	free(d);
 	return NULL;
 }
 
+static unsigned device_rederive(struct device *d, unsigned changed);
+
 /* The state follows from the facts; a lease pins it to ASSIGNED. */
 static enum device_state device_derive_state(const struct device *d)
 {
 	if (d->state == DEVICE_GONE)
 		return DEVICE_GONE;
-	if (d->leased)
+	if (d->lease)
 		return DEVICE_ASSIGNED;
+	if (d->releasing)
+		return d->state_reason[0] && d->state == DEVICE_QUARANTINED ? DEVICE_QUARANTINED
+									     : DEVICE_RELEASING;
 	if (strcmp(d->driver, "vfio-pci") == 0)
 		return DEVICE_VFIO_IDLE;
 	return DEVICE_HOST;
@@ -105,7 +115,6 @@ static bool update_strv(char ***dst, char ***src)
 unsigned device_update(struct device *d, struct device_facts *f)
 {
 	unsigned changed = 0;
-	enum device_state state;
 
 	d->vendor_id = f->vendor_id;
 	d->device_id = f->device_id;
@@ -129,12 +138,59 @@ unsigned device_update(struct device *d, struct device_facts *f)
 	if (update_string(&d->vfio_dev, f->vfio_dev))
 		changed |= DEVICE_CHANGED_VFIO;
 
-	state = device_derive_state(d);
+	return device_rederive(d, changed);
+}
+
+static unsigned device_rederive(struct device *d, unsigned changed)
+{
+	enum device_state state = device_derive_state(d);
+
 	if (state != d->state) {
 		d->state = state;
 		changed |= DEVICE_CHANGED_STATE;
 	}
 	return changed;
+}
+
+unsigned device_set_lease(struct device *d, struct lease *l, struct lease_device *ld)
+{
+	unsigned changed = d->lease != l ? DEVICE_CHANGED_LEASE : 0;
+
+	d->lease = l;
+	d->attachment = ld;
+	return device_rederive(d, changed);
+}
+
+unsigned device_begin_release(struct device *d, const char *reason)
+{
+	unsigned changed = device_set_lease(d, NULL, NULL);
+
+	d->releasing = true;
+	if (update_string(&d->state_reason, reason))
+		changed |= DEVICE_CHANGED_STATE;
+	return device_rederive(d, changed);
+}
+
+unsigned device_quarantine(struct device *d, const char *reason)
+{
+	unsigned changed = update_string(&d->state_reason, reason) ? DEVICE_CHANGED_STATE : 0;
+
+	d->releasing = true;
+	if (d->state != DEVICE_GONE && d->state != DEVICE_QUARANTINED) {
+		d->state = DEVICE_QUARANTINED;
+		changed |= DEVICE_CHANGED_STATE;
+	}
+	return changed;
+}
+
+unsigned device_end_release(struct device *d)
+{
+	unsigned changed = update_string(&d->state_reason, "") ? DEVICE_CHANGED_STATE : 0;
+
+	d->releasing = false;
+	if (d->state == DEVICE_QUARANTINED)
+		d->state = DEVICE_RELEASING; /* let the derivation decide afresh */
+	return device_rederive(d, changed);
 }
 
 unsigned device_mark_gone(struct device *d)

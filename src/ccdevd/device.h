@@ -10,15 +10,21 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <systemd/sd-event.h>
 
 #include "bdf.h"
 
 struct device_rule;
+struct lease;
+struct lease_device;
+struct manager;
 
 enum device_state {
 	DEVICE_HOST,      /* bound to a host driver, or to none */
 	DEVICE_VFIO_IDLE, /* bound to vfio-pci, no lease */
 	DEVICE_ASSIGNED,  /* leased to a client */
+	DEVICE_RELEASING, /* its lease ended; teardown running */
+	DEVICE_QUARANTINED, /* teardown could not finish; see state_reason */
 	DEVICE_GONE,      /* removed from the bus; object about to go */
 	_DEVICE_STATE_MAX,
 };
@@ -33,6 +39,7 @@ enum {
 	DEVICE_CHANGED_VFIO = 1 << 4,
 	DEVICE_CHANGED_MANAGED = 1 << 5,
 	DEVICE_CHANGED_ORIGINAL_DRIVER = 1 << 6,
+	DEVICE_CHANGED_LEASE = 1 << 7,
 };
 
 struct device {
@@ -54,7 +61,13 @@ struct device {
 
 	const struct device_rule *rule; /* config rule managing it, or NULL */
 	bool managed;               /* published on the bus */
-	bool leased;
+	struct lease *lease;        /* holding it, or NULL */
+	struct lease_device *attachment; /* lease::devices entry for it */
+	bool releasing;             /* teardown running or waiting (quarantine) */
+	char *state_reason;         /* why releasing/quarantined, "" otherwise */
+	/* While a quarantined teardown waits: its retry timer and manager. */
+	sd_event_source *retry_source;
+	struct manager *manager;
 	enum device_state state;
 };
 
@@ -76,5 +89,12 @@ unsigned device_update(struct device *d, struct device_facts *f);
 
 /* Mark removed; returns the change mask (state). */
 unsigned device_mark_gone(struct device *d);
+
+/* Life-cycle transitions made by leases and teardown; each returns the
+ * change mask.  The state itself is always derived from these facts. */
+unsigned device_set_lease(struct device *d, struct lease *l, struct lease_device *ld);
+unsigned device_begin_release(struct device *d, const char *reason);
+unsigned device_quarantine(struct device *d, const char *reason);
+unsigned device_end_release(struct device *d);
 
 const char *device_state_to_string(enum device_state s);

@@ -9,6 +9,7 @@
 
 #include "bus.h"
 #include "cleanup.h"
+#include "lease.h"
 #include "log.h"
 #include "privilege.h"
 
@@ -16,6 +17,16 @@ static void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	/*
+	 * Stopping does not tear leases down: the VMs keep the fds they were
+	 * given and keep running.  The daemon only drops its own references.
+	 */
+	while (m->leases) {
+		struct lease *l = m->leases;
+		log_warning("Lease %u of pid %d left in place at exit; its devices are not reset.",
+			    l->id, (int)l->owner_pid);
+		lease_abandon(l);
+	}
 	/* The inventory's devices are referenced by bus objects: drop the bus
 	 * first. */
 	sd_bus_flush_close_unref(m->bus);
@@ -54,11 +65,13 @@ static void manager_apply_rule(struct manager *m, struct device *d, bool announc
 	const struct device_rule *rule = config_match(m->config, &id);
 	bool want = rule != NULL;
 
+	if (d->managed && want && rule != d->rule && announce)
+		bus_device_emit_changed(m, d, DEVICE_CHANGED_MANAGED);
 	d->rule = rule;
 	if (want == d->managed)
 		return;
-	if (!want && d->leased) {
-		/* Not yet: the lease owner keeps it; only the flag changes. */
+	if (!want && (d->lease || d->releasing)) {
+		/* Not yet: it stays published until its lease is over. */
 		return;
 	}
 	if (want) {
@@ -78,6 +91,51 @@ static void manager_apply_rule(struct manager *m, struct device *d, bool announc
 	}
 	if (announce)
 		bus_manager_emit_changed(m, "DeviceCount");
+}
+
+void manager_device_changed(struct manager *m, struct device *d, unsigned changed_mask)
+{
+	if (d->managed && changed_mask)
+		bus_device_emit_changed(m, d, changed_mask);
+}
+
+void manager_device_released(struct manager *m, struct device *d)
+{
+	d->retry_source = sd_event_source_disable_unref(d->retry_source);
+	manager_device_changed(m, d, device_end_release(d));
+	log_dev(LOG_INFO, 0, d->name, "teardown", "Teardown finished: %s.", device_state_to_string(d->state));
+	/* A reload may have stopped managing it while it was leased. */
+	manager_apply_rule(m, d, true);
+	(void)inventory_refresh(m->inventory, d);
+}
+
+void manager_add_lease(struct manager *m, struct lease *l)
+{
+	l->next = m->leases;
+	m->leases = l;
+	m->n_leases++;
+	bus_lease_emit_added(m, l);
+	bus_manager_emit_changed(m, "LeaseCount");
+}
+
+void manager_remove_lease(struct manager *m, struct lease *l, const char *reason)
+{
+	for (struct lease **p = &m->leases; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			m->n_leases--;
+			break;
+		}
+	bus_lease_emit_released(m, l, reason);
+	bus_manager_emit_changed(m, "LeaseCount");
+}
+
+struct lease *manager_find_lease(struct manager *m, unsigned id)
+{
+	for (struct lease *l = m->leases; l; l = l->next)
+		if (l->id == id)
+			return l;
+	return NULL;
 }
 
 static void on_device_added(struct device *d, void *userdata)
@@ -106,6 +164,13 @@ static void on_device_removed(struct device *d, void *userdata)
 {
 	struct manager *m = userdata;
 
+	/* A leased device that leaves the bus: nothing left to reset or
+	 * restore; its lease forgets it and closes the daemon's fds. */
+	if (d->attachment) {
+		struct lease_device *ld = d->attachment;
+		lease_device_gone(ld);
+		lease_detach(ld, "device removed");
+	}
 	if (!d->managed)
 		return;
 	log_dev(LOG_INFO, 0, d->name, "inventory", "Device removed from the bus.");
@@ -193,6 +258,8 @@ static int manager_connect_bus(struct manager *m)
 	r = bus_manager_register(m);
 	if (r >= 0)
 		r = bus_device_register(m);
+	if (r >= 0)
+		r = bus_lease_register(m);
 	if (r < 0)
 		return r;
 	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);

@@ -28,6 +28,9 @@ struct manager {
 	struct inventory *inventory;
 	struct kernel_features features;
 	unsigned n_managed;
+	struct lease *leases;       /* owned; lease::next */
+	unsigned n_leases;
+	unsigned next_lease_id;
 };
 
 int manager_run(const struct manager_options *options);
@@ -35,6 +38,17 @@ int manager_run(const struct manager_options *options);
 /* Re-read the configuration; on error keeps the old one and returns a
  * negative errno with a malloc'ed message in *ret_error. */
 int manager_reload(struct manager *m, char **ret_error);
+
+/* A device's facts or life-cycle state changed: tell the bus. */
+void manager_device_changed(struct manager *m, struct device *d, unsigned changed_mask);
+/* Teardown finished for d: it is free again (or unpublished if no longer
+ * managed). */
+void manager_device_released(struct manager *m, struct device *d);
+
+void manager_add_lease(struct manager *m, struct lease *l);
+/* Unlinks and frees l; sends LeaseReleased. */
+void manager_remove_lease(struct manager *m, struct lease *l, const char *reason);
+struct lease *manager_find_lease(struct manager *m, unsigned id);
 
 /* Managed devices by address (NULL if absent or not managed). */
 struct device *manager_find_managed(struct manager *m, const struct bdf *address);

@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * org.ccdevd1.Lease at /org/ccdevd1/lease/N (dbus/org.ccdevd1.Lease.xml) and
+ * the Manager's lease methods.  Handlers parse, check the caller, call the
+ * lease module, reply: no ioctls or sysfs here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-access.h"
+#include "bus.h"
+#include "cleanup.h"
+#include "lease.h"
+#include "log.h"
+#include "manager.h"
+#include "strv.h"
+
+/* Map a lease-module errno to the named error a client can act on. */
+static int lease_error(sd_bus_error *error, int r, const char *what, const char *why)
+{
+	const char *name = r == -EBUSY   ? CCDEVD_ERROR_DEVICE_BUSY
+			   : r == -ENOTSUP ? CCDEVD_ERROR_NOT_SUPPORTED
+					   : CCDEVD_ERROR_FAILED;
+
+	if (r == -EBUSY && why && strstr(why, "not viable"))
+		name = CCDEVD_ERROR_GROUP_NOT_VIABLE;
+	return sd_bus_error_setf(error, name, "%s: %s.", what, why ? why : strerror(-r));
+}
+
+/* Only the owner's uid (or root) may use a lease. */
+static int check_owner(sd_bus_message *msg, struct lease *l, const char *what, sd_bus_error *error)
+{
+	uid_t uid = l->owner_uid;
+	struct access_list owner = { .uids = &uid, .n_uids = 1 };
+
+	return bus_check_access(msg, &owner, what, error);
+}
+
+/* May the caller lease anything at all? */
+static bool may_lease_something(const struct config *c, const struct caller *who)
+{
+	for (size_t i = 0; i < c->n_rules; i++)
+		if (access_allows(&c->rules[i].users, who))
+			return true;
+	return who->uid == 0;
+}
+
+/* Reject unknown option keys so typos do not silently change behaviour. */
+static int read_attach_options(sd_bus_message *msg, bool *raw, int *kvm_fd, sd_bus_error *error)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+		const char *key;
+		r = sd_bus_message_read(msg, "s", &key);
+		if (r < 0)
+			return r;
+		if (strcmp(key, "bind") == 0) {
+			int b;
+			r = sd_bus_message_read(msg, "v", "b", &b);
+			if (r < 0)
+				return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+							 "Option 'bind' must be a boolean (b).");
+			*raw = !b;
+		} else if (strcmp(key, "kvm") == 0) {
+			r = sd_bus_message_read(msg, "v", "h", kvm_fd);
+			if (r < 0)
+				return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+							 "Option 'kvm' must be a file descriptor (h).");
+		} else {
+			return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+						 "Unknown option '%s'; AttachDevice knows 'bind' (b) and 'kvm' (h).", key);
+		}
+		r = sd_bus_message_exit_container(msg);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	return r;
+}
+
+static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	struct manager *m = l->manager;
+	_cleanup_free_ char *why = NULL, *what = NULL;
+	struct lease_device *ld;
+	const char *address;
+	struct device *d;
+	bool raw = false;
+	int kvm_fd = -1, r;
+
+	r = check_owner(msg, l, "use this lease", error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(msg, "s", &address);
+	if (r < 0)
+		return r;
+	r = read_attach_options(msg, &raw, &kvm_fd, error);
+	if (r < 0)
+		return r;
+	r = bus_resolve_device(m, address, &d, error);
+	if (r < 0)
+		return r;
+	if (asprintf(&what, "lease device %s", d->name) < 0)
+		return -ENOMEM;
+	r = bus_check_access(msg, &d->rule->users, what, error);
+	if (r < 0)
+		return r;
+	if (l->state != LEASE_ACTIVE)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Lease %u is being released.", l->id);
+
+	r = lease_attach(l, d, raw, kvm_fd, &ld, &why);
+	if (r < 0)
+		return lease_error(error, r, what, why);
+	/* sd-bus sends a duplicate; ld->fd stays ours. */
+	return sd_bus_reply_method_return(msg, "huu", ld->fd, ld->dev_id, ld->pt_id);
+}
+
+static int find_attached(struct lease *l, sd_bus_message *msg, struct lease_device **ret,
+			 sd_bus_error *error)
+{
+	const char *address;
+	struct bdf bdf;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &address);
+	if (r < 0)
+		return r;
+	if (bdf_parse(address, &bdf) < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "'%s' is not a PCI address; expected DDDD:BB:DD.F.", address);
+	*ret = lease_find_device(l, &bdf);
+	if (!*ret)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE,
+					 "%s is not attached to lease %u.", address, l->id);
+	return 0;
+}
+
+static int method_detach_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	struct lease_device *ld;
+	int r;
+
+	r = check_owner(msg, l, "use this lease", error);
+	if (r >= 0)
+		r = find_attached(l, msg, &ld, error);
+	if (r < 0)
+		return r;
+	lease_detach(ld, "detached by its owner");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_reset_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld;
+	int r;
+
+	r = check_owner(msg, l, "use this lease", error);
+	if (r >= 0)
+		r = find_attached(l, msg, &ld, error);
+	if (r < 0)
+		return r;
+	r = lease_reset(ld, &why);
+	if (r < 0)
+		return lease_error(error, r, "Reset failed", why);
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	int r;
+
+	r = check_owner(msg, l, "release this lease", error);
+	if (r < 0)
+		return r;
+	r = sd_bus_reply_method_return(msg, NULL);
+	/* Reply first: the owner may be the only one waiting, and it must not
+	 * see the teardown's signals before its answer. */
+	lease_end(l, "released");
+	return r;
+}
+
+static int property_devices(sd_bus *bus, const char *path, const char *interface, const char *property,
+			    sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "s");
+	for (struct lease_device *ld = l->devices; r >= 0 && ld; ld = ld->next)
+		r = sd_bus_message_append(reply, "s", ld->name);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int property_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+
+	return sd_bus_message_append(reply, "s", lease_state_to_string(l->state));
+}
+
+static int property_owner_name(sd_bus *bus, const char *path, const char *interface, const char *property,
+			       sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+
+	return sd_bus_message_append(reply, "s", l->owner_name);
+}
+
+static const sd_bus_vtable lease_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Owner", "u", NULL, offsetof(struct lease, owner_uid), SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("OwnerPid", "u", NULL, offsetof(struct lease, owner_pid), SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("OwnerName", "s", property_owner_name, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("IoasId", "u", NULL, offsetof(struct lease, ioas_id), SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Devices", "as", property_devices, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("State", "s", property_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("MemlockLimit", "t", NULL, offsetof(struct lease, memlock_limit),
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_METHOD_WITH_NAMES("AttachDevice", "sa{sv}", SD_BUS_PARAM(address) SD_BUS_PARAM(options),
+				 "huu", SD_BUS_PARAM(device_fd) SD_BUS_PARAM(dev_id) SD_BUS_PARAM(pt_id),
+				 method_attach_device, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("DetachDevice", "s", SD_BUS_PARAM(address), NULL, ,
+				 method_detach_device, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("ResetDevice", "s", SD_BUS_PARAM(address), NULL, ,
+				 method_reset_device, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Release", NULL, NULL, method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END
+};
+
+static int lease_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+		      void **found, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	const char *prefix = CCDEVD_LEASE_PREFIX "/";
+	unsigned long id;
+	char *end;
+	struct lease *l;
+
+	if (strncmp(path, prefix, strlen(prefix)) != 0)
+		return 0;
+	path += strlen(prefix);
+	if (!*path || *path == '0' || *path == '+' || *path == '-')
+		return 0;
+	errno = 0;
+	id = strtoul(path, &end, 10);
+	if (errno || *end || id > UINT32_MAX)
+		return 0;
+	l = manager_find_lease(m, (unsigned)id);
+	if (!l)
+		return 0;
+	*found = l;
+	return 1;
+}
+
+static int lease_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	char **l = calloc(m->n_leases + 1, sizeof(char *));
+	size_t k = 0;
+
+	if (!l)
+		return -ENOMEM;
+	for (struct lease *x = m->leases; x; x = x->next)
+		if (!(l[k++] = strdup(x->object_path))) {
+			strv_free(l);
+			return -ENOMEM;
+		}
+	*nodes = l;
+	return 0;
+}
+
+int bus_lease_register(struct manager *m)
+{
+	int r;
+
+	r = sd_bus_add_fallback_vtable(m->bus, NULL, CCDEVD_LEASE_PREFIX, CCDEVD_LEASE_IFACE, lease_vtable,
+				       lease_find, m);
+	if (r >= 0)
+		r = sd_bus_add_node_enumerator(m->bus, NULL, CCDEVD_LEASE_PREFIX, lease_enumerate, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to register %s: %m", CCDEVD_LEASE_IFACE);
+	return 0;
+}
+
+/* Manager.CreateLease */
+int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	_cleanup_free_ char *why = NULL;
+	struct caller who;
+	struct lease *l;
+	pid_t pid;
+	int r;
+
+	r = bus_get_caller(msg, &creds, &who, SD_BUS_CREDS_PID, error);
+	if (r < 0)
+		return r;
+	if (!may_lease_something(m->config, &who))
+		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
+					 "Access denied: uid %u may lease no device; ask the administrator to add "
+					 "the user to a device's 'users' in %s.", (unsigned)who.uid, m->config->path);
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	if (sd_bus_message_at_end(msg, false) <= 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "CreateLease takes no options in this version; pass an empty dictionary.");
+	r = sd_bus_message_exit_container(msg);
+	if (r < 0)
+		return r;
+	r = sd_bus_creds_get_pid(creds, &pid);
+	if (r < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Cannot identify the calling process.");
+
+	r = lease_new(m, &(struct lease_owner){ .uid = who.uid, .pid = pid,
+						.unique_name = sd_bus_message_get_sender(msg),
+						.message = msg }, &l, &why);
+	if (r < 0)
+		return lease_error(error, r, "Cannot create a lease", why);
+	manager_add_lease(m, l);
+	return sd_bus_reply_method_return(msg, "ohu", l->object_path, l->iommufd, l->ioas_id);
+}
+
+/* Manager.ListLeases: all for root, the caller's own otherwise. */
+int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct caller who;
+	int r;
+
+	r = bus_get_caller(msg, &creds, &who, 0, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ouusu)");
+	for (struct lease *l = m->leases; r >= 0 && l; l = l->next)
+		if (who.uid == 0 || who.uid == l->owner_uid)
+			r = sd_bus_message_append(reply, "(ouusu)", l->object_path, (uint32_t)l->owner_uid,
+						  (uint32_t)l->owner_pid, lease_state_to_string(l->state),
+						  lease_device_count(l));
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+void bus_lease_emit_released(struct manager *m, struct lease *l, const char *reason)
+{
+	(void)sd_bus_emit_object_removed(m->bus, l->object_path);
+	(void)sd_bus_emit_signal(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "LeaseReleased", "os",
+				 l->object_path, reason);
+}
+
+void bus_lease_emit_added(struct manager *m, struct lease *l)
+{
+	(void)sd_bus_emit_object_added(m->bus, l->object_path);
+}

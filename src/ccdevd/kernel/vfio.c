@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "kernel/vfio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+#include "cleanup.h"
+#include "kernel-uapi.h"
+
+int vfio_cdev_open(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int vfio_bind_iommufd(int device_fd, int iommufd, uint32_t *ret_dev_id)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = iommufd,
+	};
+
+	if (ioctl(device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+		return -errno;
+	*ret_dev_id = bind.out_devid;
+	return 0;
+}
+
+int vfio_attach_pt(int device_fd, uint32_t pt_id)
+{
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = sizeof(attach),
+		.pt_id = pt_id,
+	};
+
+	return ioctl(device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0 ? -errno : 0;
+}
+
+int vfio_detach_pt(int device_fd)
+{
+	struct vfio_device_detach_iommufd_pt detach = { .argsz = sizeof(detach) };
+
+	return ioctl(device_fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach) < 0 ? -errno : 0;
+}
+
+int vfio_device_flags(int device_fd, uint32_t *ret_flags)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	if (ioctl(device_fd, VFIO_DEVICE_GET_INFO, &info) < 0)
+		return -errno;
+	*ret_flags = info.flags;
+	return 0;
+}
+
+int vfio_reset(int device_fd)
+{
+	return ioctl(device_fd, VFIO_DEVICE_RESET) < 0 ? -errno : 0;
+}
+
+int vfio_hot_reset(int device_fd)
+{
+	_cleanup_free_ struct vfio_pci_hot_reset_info *info = NULL;
+	struct vfio_pci_hot_reset reset = { .argsz = sizeof(reset) };
+	uint32_t count = 8;
+
+	for (;;) {
+		size_t size = sizeof(*info) + count * sizeof(struct vfio_pci_dependent_device);
+
+		free(info);
+		info = calloc(1, size);
+		if (!info)
+			return -ENOMEM;
+		info->argsz = (uint32_t)size;
+		if (ioctl(device_fd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info) == 0)
+			break;
+		/* ENOSPC: the set is larger; count says how large. */
+		if (errno != ENOSPC || info->count <= count)
+			return -errno;
+		count = info->count;
+	}
+	if (!(info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED))
+		return -EPERM;
+	return ioctl(device_fd, VFIO_DEVICE_PCI_HOT_RESET, &reset) < 0 ? -errno : 0;
+}
+
+static int kvm_file_attr(int kvm_vfio_fd, int device_fd, uint64_t op)
+{
+	int32_t fd = device_fd;
+	struct kvm_device_attr attr = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = op,
+		.addr = (uint64_t)(uintptr_t)&fd,
+	};
+
+	return ioctl(kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &attr) < 0 ? -errno : 0;
+}
+
+int vfio_kvm_file_add(int kvm_vfio_fd, int device_fd)
+{
+	return kvm_file_attr(kvm_vfio_fd, device_fd, KVM_DEV_VFIO_FILE_ADD);
+}
+
+int vfio_kvm_file_del(int kvm_vfio_fd, int device_fd)
+{
+	return kvm_file_attr(kvm_vfio_fd, device_fd, KVM_DEV_VFIO_FILE_DEL);
+}

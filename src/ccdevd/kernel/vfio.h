@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Thin wrappers over the VFIO device cdev UAPI.  Each returns 0 (or an fd)
+ * or a negative errno; no policy here.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+int vfio_cdev_open(const char *path);
+int vfio_bind_iommufd(int device_fd, int iommufd, uint32_t *ret_dev_id);
+int vfio_attach_pt(int device_fd, uint32_t pt_id);
+int vfio_detach_pt(int device_fd);
+/* VFIO_DEVICE_GET_INFO flags (VFIO_DEVICE_FLAGS_*). */
+int vfio_device_flags(int device_fd, uint32_t *ret_flags);
+int vfio_reset(int device_fd);
+/*
+ * Hot reset of the device's dev_set with an empty fd array (cdev/iommufd
+ * style): allowed only when every device of the set is opened by the same
+ * iommufd context, which GET_PCI_HOT_RESET_INFO reports; -EPERM otherwise.
+ */
+int vfio_hot_reset(int device_fd);
+/* Add the device file to a VM's KVM-VFIO device, or remove it. */
+int vfio_kvm_file_add(int kvm_vfio_fd, int device_fd);
+int vfio_kvm_file_del(int kvm_vfio_fd, int device_fd);

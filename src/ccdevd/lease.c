@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "lease.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bus-api.h"
+#include "claim.h"
+#include "cleanup.h"
+#include "config.h"
+#include "device.h"
+#include "inventory.h"
+#include "kernel-uapi.h"
+#include "kernel/iommufd.h"
+#include "kernel/sysfs.h"
+#include "kernel/vfio.h"
+#include "log.h"
+#include "manager.h"
+#include "teardown.h"
+
+static const char *const lease_state_names[] = {
+	[LEASE_ACTIVE] = "active",
+	[LEASE_RELEASING] = "releasing",
+};
+
+const char *lease_state_to_string(enum lease_state s)
+{
+	return lease_state_names[s];
+}
+
+unsigned lease_device_count(const struct lease *l)
+{
+	unsigned n = 0;
+
+	for (const struct lease_device *ld = l->devices; ld; ld = ld->next)
+		n++;
+	return n;
+}
+
+struct lease_device *lease_find_device(struct lease *l, const struct bdf *address)
+{
+	for (struct lease_device *ld = l->devices; ld; ld = ld->next)
+		if (ld->device && bdf_equal(&ld->device->address, address))
+			return ld;
+	return NULL;
+}
+
+static int why(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int why(char **ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret, fmt, ap) < 0)
+		*ret = NULL;
+	va_end(ap);
+	return 0;
+}
+
+static bool owner_alive(const struct lease *l)
+{
+	struct pollfd p = { .fd = l->owner_pidfd, .events = POLLIN };
+
+	return l->owner_pidfd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+/* The owner's process or bus connection went away: end the lease from a
+ * deferred event, outside the callback that noticed it. */
+static int on_end_deferred(sd_event_source *s, void *userdata)
+{
+	struct lease *l = userdata;
+
+	lease_end(l, l->end_reason);
+	return 0;
+}
+
+static void lease_schedule_end(struct lease *l, const char *reason)
+{
+	int r;
+
+	if (l->end_source || l->state != LEASE_ACTIVE)
+		return;
+	l->end_reason = reason;
+	r = sd_event_add_defer(l->manager->event, &l->end_source, on_end_deferred, l);
+	if (r < 0) {
+		log_error_errno(r, "Lease %u: cannot defer its end (%m); ending it now.", l->id);
+		lease_end(l, reason);
+	}
+}
+
+static int on_owner_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	lease_schedule_end(userdata, "owner exited");
+	return 0;
+}
+
+static int on_owner_left_bus(sd_bus_track *t, void *userdata)
+{
+	lease_schedule_end(userdata, "owner left the bus");
+	return 0;
+}
+
+/*
+ * Tie the lease to its owner: a pidfd of the calling process, and its bus
+ * connection.  The PID comes from the bus; it is only trusted once the
+ * connection is seen alive with that PID *after* the pidfd was opened, which
+ * rules out the PID having been reused in between.
+ */
+static int lease_track_owner(struct lease *l, const struct lease_owner *o, char **ret_why)
+{
+	struct manager *m = l->manager;
+	sd_bus_creds *creds = NULL;
+	pid_t pid_now = 0;
+	int r;
+
+	l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
+	if (l->owner_pidfd < 0)
+		return why(ret_why, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno)), -errno;
+	r = sd_bus_get_name_creds(m->bus, o->unique_name, SD_BUS_CREDS_PID, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_pid(creds, &pid_now);
+	sd_bus_creds_unref(creds);
+	if (r < 0 || pid_now != o->pid)
+		return why(ret_why, "the calling process went away while the lease was created"), -ESRCH;
+
+	r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
+	if (r >= 0)
+		r = sd_bus_track_new(m->bus, &l->owner_track, on_owner_left_bus, l);
+	if (r >= 0)
+		r = sd_bus_track_add_sender(l->owner_track, o->message);
+	if (r < 0)
+		return why(ret_why, "cannot track the calling process: %s", strerror(-r)), r;
+	return 0;
+}
+
+static void lease_free(struct lease *l)
+{
+	if (!l)
+		return;
+	assert(!l->devices);
+	sd_event_source_disable_unref(l->end_source);
+	sd_event_source_disable_unref(l->owner_exit_source);
+	sd_bus_track_unref(l->owner_track);
+	safe_close(l->owner_pidfd);
+	safe_close(l->iommufd);
+	free(l->owner_name);
+	free(l->object_path);
+	free(l);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct lease *, lease_free);
+
+int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret, char **ret_why)
+{
+	_cleanup_(lease_freep) struct lease *l = NULL;
+	int r;
+
+	*ret_why = NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->manager = m;
+	l->owner_pidfd = l->iommufd = -1;
+	l->id = ++m->next_lease_id;
+	l->owner_uid = o->uid;
+	l->owner_pid = o->pid;
+	l->owner_name = strdup(o->unique_name);
+	if (!l->owner_name || asprintf(&l->object_path, CCDEVD_LEASE_PREFIX "/%u", l->id) < 0)
+		return -ENOMEM;
+
+	l->iommufd = iommufd_open();
+	if (l->iommufd < 0)
+		return why(ret_why, "cannot open /dev/iommu: %s (is the iommufd module loaded?)",
+			   strerror(-l->iommufd)), l->iommufd;
+	/* Pinned pages are then charged to the process that maps them (the VMM),
+	 * against its own RLIMIT_MEMLOCK, not to a shared user count. */
+	r = iommufd_set_rlimit_mode_per_process(l->iommufd);
+	if (r < 0)
+		return why(ret_why, "cannot set per-process pinned-memory accounting on the iommufd: %s%s",
+			   strerror(-r), r == -EPERM ? " (ccdevd lacks CAP_SYS_RESOURCE)" : ""), r;
+	r = iommufd_ioas_alloc(l->iommufd, &l->ioas_id);
+	if (r < 0)
+		return why(ret_why, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r)), r;
+	r = lease_track_owner(l, o, ret_why);
+	if (r < 0)
+		return r;
+
+	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "create" },
+		 "Lease %u created for uid %u pid %d (%s): IOAS %u.", l->id, (unsigned)l->owner_uid,
+		 (int)l->owner_pid, l->owner_name, l->ioas_id);
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/* Give the owner the device's pinned-memory quota, remembering its limit. */
+static void lease_raise_memlock(struct lease *l, uint64_t quota)
+{
+	struct rlimit want = { .rlim_cur = quota, .rlim_max = quota };
+
+	if (quota <= l->memlock_limit || !owner_alive(l))
+		return;
+	if (l->memlock_limit == 0 && prlimit(l->owner_pid, RLIMIT_MEMLOCK, NULL, &l->saved_memlock) < 0) {
+		log_warning_errno(errno, "Lease %u: cannot read the owner's memlock limit: %m", l->id);
+		return;
+	}
+	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, &want, NULL) < 0) {
+		log_warning_errno(errno, "Lease %u: cannot raise the owner's memlock limit to %llu bytes: %m",
+				  l->id, (unsigned long long)quota);
+		return;
+	}
+	l->memlock_limit = quota;
+	log_info("Lease %u: owner's memlock limit raised to %llu MiB.", l->id,
+		 (unsigned long long)(quota >> 20));
+}
+
+static void lease_restore_memlock(struct lease *l)
+{
+	if (l->memlock_limit == 0 || !owner_alive(l))
+		return;
+	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, &l->saved_memlock, NULL) < 0)
+		log_warning_errno(errno, "Lease %u: cannot restore the owner's memlock limit: %m", l->id);
+}
+
+/* Open the cdev and bind/attach it (unless raw); undoes its own steps. */
+static int open_and_bind(struct lease *l, struct device *d, bool raw, int kvm_fd,
+			 struct lease_device *ld, char **ret_why)
+{
+	char path[64];
+	int r;
+
+	r = sysfs_vfio_cdev_path(d->syspath, path, sizeof path);
+	if (r < 0)
+		return why(ret_why, "%s has no VFIO device node (kernel without VFIO_DEVICE_CDEV?): %s",
+			   d->name, strerror(-r)), r;
+	ld->fd = vfio_cdev_open(path);
+	if (ld->fd < 0)
+		return why(ret_why, "cannot open %s: %s", path, strerror(-ld->fd)), ld->fd;
+	if (raw)
+		return 0;
+
+	/* KVM first, then bind (DESIGN §5 rule 3). */
+	if (kvm_fd >= 0) {
+		ld->kvm_fd = fcntl(kvm_fd, F_DUPFD_CLOEXEC, 3);
+		if (ld->kvm_fd < 0)
+			return why(ret_why, "cannot keep the KVM device fd: %s", strerror(errno)), -errno;
+		r = vfio_kvm_file_add(ld->kvm_fd, ld->fd);
+		if (r < 0)
+			return why(ret_why, "KVM_DEV_VFIO_FILE_ADD failed: %s (is the 'kvm' fd the VM's KVM-VFIO "
+					    "device?)", strerror(-r)), r;
+	}
+	r = vfio_bind_iommufd(ld->fd, l->iommufd, &ld->dev_id);
+	if (r < 0)
+		return why(ret_why, "VFIO_DEVICE_BIND_IOMMUFD failed: %s%s", strerror(-r),
+			   r == -EINVAL ? " (the device is still open elsewhere?)" : ""), r;
+	r = vfio_attach_pt(ld->fd, l->ioas_id);
+	if (r < 0)
+		return why(ret_why, "VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s", l->ioas_id,
+			   strerror(-r)), r;
+	ld->pt_id = l->ioas_id;
+	return 0;
+}
+
+int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
+		 struct lease_device **ret, char **ret_why)
+{
+	struct manager *m = l->manager;
+	_cleanup_free_ struct lease_device *ld = NULL;
+	bool was_vfio = strcmp(d->driver, "vfio-pci") == 0;
+	int r;
+
+	*ret_why = NULL;
+	if (d->lease)
+		return why(ret_why, "%s is leased by %s (uid %u)", d->name, d->lease->object_path,
+			   (unsigned)d->lease->owner_uid), -EBUSY;
+	if (d->releasing)
+		return why(ret_why, "%s is still being released%s%s", d->name, d->state_reason[0] ? ": " : "",
+			   d->state_reason), -EBUSY;
+	r = claim_check_group(m->inventory, d, l->owner_uid, ret_why);
+	if (r < 0)
+		return r;
+
+	ld = calloc(1, sizeof(*ld));
+	if (!ld)
+		return -ENOMEM;
+	*ld = (struct lease_device){ .lease = l, .device = d, .fd = -1, .kvm_fd = -1, .raw = raw };
+	memcpy(ld->name, d->name, sizeof ld->name);
+
+	r = claim_for_vfio(d, ret_why);
+	if (r < 0) {
+		(void)inventory_refresh(m->inventory, d);
+		return r;
+	}
+	r = open_and_bind(l, d, raw, kvm_fd, ld, ret_why);
+	if (r < 0) {
+		_cleanup_free_ char *restore_why = NULL;
+		if (ld->kvm_fd >= 0)
+			(void)vfio_kvm_file_del(ld->kvm_fd, ld->fd);
+		safe_close(ld->kvm_fd);
+		safe_close(ld->fd);
+		if (!was_vfio && claim_restore(d, &restore_why) < 0)
+			log_dev(LOG_ERR, 0, d->name, "attach", "Rollback failed: %s", restore_why);
+		(void)inventory_refresh(m->inventory, d);
+		return r;
+	}
+	if (d->rule)
+		lease_raise_memlock(l, d->rule->memlock_bytes);
+
+	/* Keep attach order; teardown walks it backwards. */
+	struct lease_device **tail = &l->devices;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = ld;
+	manager_device_changed(m, d, device_set_lease(d, l, ld));
+	(void)inventory_refresh(m->inventory, d);
+	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = d->name, .lease = l->object_path, .op = "attach" },
+		 "Attached to lease %u%s: dev_id %u, pt_id %u.", l->id, raw ? " (raw)" : "", ld->dev_id, ld->pt_id);
+	*ret = TAKE_PTR(ld);
+	return 0;
+}
+
+static void lease_unlink(struct lease *l, struct lease_device *ld)
+{
+	for (struct lease_device **p = &l->devices; *p; p = &(*p)->next)
+		if (*p == ld) {
+			*p = ld->next;
+			return;
+		}
+}
+
+void lease_detach(struct lease_device *ld, const char *reason)
+{
+	struct lease *l = ld->lease;
+	struct device *d = ld->device;
+
+	lease_unlink(l, ld);
+	if (d)
+		teardown_device(l->manager, d, ld->fd, ld->kvm_fd, reason);
+	else {
+		safe_close(ld->fd);
+		safe_close(ld->kvm_fd);
+	}
+	free(ld);
+}
+
+void lease_device_gone(struct lease_device *ld)
+{
+	ld->device = NULL;
+}
+
+int lease_reset(struct lease_device *ld, char **ret_why)
+{
+	uint32_t flags;
+	int r;
+
+	*ret_why = NULL;
+	r = vfio_device_flags(ld->fd, &flags);
+	if (r == -EINVAL)
+		return why(ret_why, "%s is not bound to an iommufd yet (raw mode: bind it first)", ld->name), r;
+	if (r < 0)
+		return why(ret_why, "VFIO_DEVICE_GET_INFO failed: %s", strerror(-r)), r;
+	if (flags & VFIO_DEVICE_FLAGS_RESET) {
+		r = vfio_reset(ld->fd);
+		if (r < 0)
+			return why(ret_why, "VFIO_DEVICE_RESET failed: %s", strerror(-r)), r;
+	} else {
+		r = vfio_hot_reset(ld->fd);
+		if (r == -EPERM)
+			return why(ret_why, "%s has no function reset and a hot reset needs every device of its "
+					    "reset set attached to this lease", ld->name), r;
+		if (r < 0)
+			return why(ret_why, "VFIO_DEVICE_PCI_HOT_RESET failed: %s", strerror(-r)), r;
+	}
+	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = ld->name, .lease = ld->lease->object_path, .op = "reset" },
+		 "Reset (%s).", flags & VFIO_DEVICE_FLAGS_RESET ? "function reset" : "hot reset");
+	return 0;
+}
+
+void lease_end(struct lease *l, const char *reason)
+{
+	struct manager *m = l->manager;
+	int r;
+
+	if (l->state == LEASE_RELEASING)
+		return;
+	l->state = LEASE_RELEASING;
+	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "release" },
+		 "Lease %u ending: %s.", l->id, reason);
+
+	/* Devices in reverse attach order. */
+	while (l->devices) {
+		struct lease_device *last = l->devices;
+		while (last->next)
+			last = last->next;
+		lease_detach(last, reason);
+	}
+	r = iommufd_destroy(l->iommufd, l->ioas_id);
+	if (r < 0)
+		log_warning_errno(r, "Lease %u: destroying IOAS %u failed: %m", l->id, l->ioas_id);
+	l->iommufd = safe_close(l->iommufd);
+	lease_restore_memlock(l);
+	manager_remove_lease(m, l, reason);
+	lease_free(l);
+}
+
+void lease_abandon(struct lease *l)
+{
+	struct manager *m = l->manager;
+
+	while (l->devices) {
+		struct lease_device *ld = l->devices;
+		l->devices = ld->next;
+		if (ld->device)
+			device_set_lease(ld->device, NULL, NULL);
+		safe_close(ld->fd);
+		safe_close(ld->kvm_fd);
+		free(ld);
+	}
+	for (struct lease **p = &m->leases; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			m->n_leases--;
+			break;
+		}
+	lease_free(l);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A lease: one VM's devices, owned by one client process.  It holds the
+ * iommufd (with the IOAS the daemon allocated) and, for each attached device,
+ * the daemon's own reference to the VFIO cdev file it handed out, so the
+ * kernel's last-close reset never runs behind the daemon's back: teardown is
+ * always the daemon's job (DESIGN §5 rule 8).
+ *
+ * Ownership: the manager owns leases (manager::leases); a lease owns its
+ * lease_devices (lease::devices, attach order) and every fd below.  A
+ * lease_device points at its inventory device and the device back at it
+ * (device::attachment) while attached.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "bdf.h"
+
+struct manager;
+struct device;
+
+struct lease_device {
+	struct lease *lease;
+	struct device *device;       /* NULL once the device left the bus */
+	char name[BDF_STRING_MAX];
+	int fd;                      /* our reference to the cdev file */
+	int kvm_fd;                  /* the VM's KVM-VFIO device, when given; else -1 */
+	uint32_t dev_id, pt_id;      /* 0 in raw mode */
+	bool raw;
+	struct lease_device *next;   /* lease::devices */
+};
+
+enum lease_state {
+	LEASE_ACTIVE,
+	LEASE_RELEASING,
+};
+
+struct lease {
+	struct manager *manager;
+	unsigned id;
+	char *object_path;
+
+	uid_t owner_uid;
+	pid_t owner_pid;
+	char *owner_name;            /* unique bus name */
+	int owner_pidfd;
+	sd_event_source *owner_exit_source;
+	sd_bus_track *owner_track;
+	sd_event_source *end_source; /* deferred teardown after the owner went away */
+	const char *end_reason;
+
+	int iommufd;
+	uint32_t ioas_id;
+	uint64_t memlock_limit;      /* given to the owner; 0: untouched */
+	struct rlimit saved_memlock;
+
+	enum lease_state state;
+	struct lease_device *devices;
+	struct lease *next;          /* manager::leases */
+};
+
+struct lease_owner {
+	uid_t uid;
+	pid_t pid;
+	const char *unique_name;
+	sd_bus_message *message;     /* the CreateLease call: tracked for liveness */
+};
+
+/* Fresh iommufd (per-process pinned-page accounting) + IOAS + liveness
+ * tracking of the owner.  *ret_why explains a failure. */
+int lease_new(struct manager *m, const struct lease_owner *owner, struct lease **ret, char **ret_why);
+
+/*
+ * Claim the device, open its cdev and (unless raw) add it to kvm_fd, bind it
+ * to the lease's iommufd and attach it to the IOAS, in that order.  On
+ * failure everything done is undone and *ret_why explains.  Returns the
+ * lease_device; its fd stays ours, the caller sends a duplicate.
+ */
+int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
+		 struct lease_device **ret, char **ret_why);
+
+struct lease_device *lease_find_device(struct lease *l, const struct bdf *address);
+
+/* Ordered teardown of one device (DESIGN §5 rule 7). */
+void lease_detach(struct lease_device *ld, const char *reason);
+
+/* FLR, or hot reset of the dev_set when that is the only way. */
+int lease_reset(struct lease_device *ld, char **ret_why);
+
+/* End the lease now: every device torn down in reverse attach order, the
+ * IOAS destroyed, the owner's memlock limit restored, LeaseReleased sent. */
+void lease_end(struct lease *l, const char *reason);
+
+/* Daemon exit: drop the daemon's references without tearing anything down,
+ * and free l (the client's own fds keep its devices working). */
+void lease_abandon(struct lease *l);
+
+/* The device left the bus: forget it without touching sysfs. */
+void lease_device_gone(struct lease_device *ld);
+
+unsigned lease_device_count(const struct lease *l);
+const char *lease_state_to_string(enum lease_state s);
