@@ -73,10 +73,12 @@ static bool probe_pci_tsm(void)
 bool features_probe(struct kernel_features *f)
 {
 	struct kernel_features old = *f;
+	bool dma_buf = f->have[FEATURE_DMA_BUF_EXPORT];
 
 	probe_iommufd(&f->have[FEATURE_IOMMUFD], &f->have[FEATURE_IOAS_MAP_FILE]);
 	f->have[FEATURE_VFIO_CDEV] = probe_vfio_cdev();
 	f->have[FEATURE_PCI_TSM] = probe_pci_tsm();
-	/* FEATURE_DMA_BUF_EXPORT is set by whoever binds a device and probes it. */
+	/* Found by a probe on a bound device (lease_attach); kept once proved. */
+	f->have[FEATURE_DMA_BUF_EXPORT] = dma_buf;
 	return memcmp(&old, f, sizeof(old)) != 0;
 }

@@ -313,6 +313,9 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 	}
 	if (d->rule)
 		lease_raise_memlock(l, d->rule->memlock_bytes);
+	/* dma-buf export can only be probed on a bound device. */
+	if (!raw && !m->features.have[FEATURE_DMA_BUF_EXPORT] && vfio_probe_dma_buf_export(ld->fd) == 0)
+		manager_feature_found(m, FEATURE_DMA_BUF_EXPORT);
 
 	/* Keep attach order; teardown walks it backwards. */
 	struct lease_device **tail = &l->devices;

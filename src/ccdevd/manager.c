@@ -109,6 +109,15 @@ void manager_device_released(struct manager *m, struct device *d)
 	(void)inventory_refresh(m->inventory, d);
 }
 
+void manager_feature_found(struct manager *m, enum kernel_feature f)
+{
+	if (m->features.have[f])
+		return;
+	m->features.have[f] = true;
+	log_info("Kernel feature %s found.", feature_to_string(f));
+	bus_manager_emit_changed(m, "KernelFeatures");
+}
+
 void manager_add_lease(struct manager *m, struct lease *l)
 {
 	l->next = m->leases;

@@ -45,6 +45,9 @@ void manager_device_changed(struct manager *m, struct device *d, unsigned change
  * managed). */
 void manager_device_released(struct manager *m, struct device *d);
 
+/* A probe on a device proved a kernel feature. */
+void manager_feature_found(struct manager *m, enum kernel_feature f);
+
 void manager_add_lease(struct manager *m, struct lease *l);
 /* Unlinks and frees l; sends LeaseReleased. */
 void manager_remove_lease(struct manager *m, struct lease *l, const char *reason);

@@ -108,3 +108,13 @@ int vfio_kvm_file_del(int kvm_vfio_fd, int device_fd)
 {
 	return kvm_file_attr(kvm_vfio_fd, device_fd, KVM_DEV_VFIO_FILE_DEL);
 }
+
+int vfio_probe_dma_buf_export(int device_fd)
+{
+	struct vfio_device_feature probe = {
+		.argsz = sizeof(probe),
+		.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF,
+	};
+
+	return ioctl(device_fd, VFIO_DEVICE_FEATURE, &probe) < 0 ? -errno : 0;
+}

@@ -25,3 +25,5 @@ int vfio_hot_reset(int device_fd);
 /* Add the device file to a VM's KVM-VFIO device, or remove it. */
 int vfio_kvm_file_add(int kvm_vfio_fd, int device_fd);
 int vfio_kvm_file_del(int kvm_vfio_fd, int device_fd);
+/* Does the bound device support VFIO_DEVICE_FEATURE_DMA_BUF export? */
+int vfio_probe_dma_buf_export(int device_fd);
