@@ -2,6 +2,7 @@
 #include "bus-access.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bus-api.h"
@@ -10,50 +11,86 @@
 #include "manager.h"
 
 
-static int get_caller(sd_bus_message *m, uint64_t extra, sd_bus_creds **ret_creds, struct caller *ret)
+void bus_caller_done(struct bus_caller *c)
 {
-	sd_bus_creds *c = NULL;
-	const gid_t *gids = NULL;
-	int r, n;
+	free(c->gids);
+	c->gids = NULL;
+}
 
-	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID |
-					      SD_BUS_CREDS_GID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-					      SD_BUS_CREDS_AUGMENT | extra, &c);
+/* Read the "au" variant of UnixGroupIDs into a fresh array. */
+static int read_gids(sd_bus_message *reply, struct bus_caller *c)
+{
+	const void *p;
+	size_t size;
+	int r;
+
+	r = sd_bus_message_enter_container(reply, 'v', "au");
 	if (r < 0)
 		return r;
-	*ret = (struct caller){ .uid = (uid_t)-1, .gid = (gid_t)-1 };
-	if (sd_bus_creds_get_euid(c, &ret->uid) < 0 && sd_bus_creds_get_uid(c, &ret->uid) < 0) {
-		sd_bus_creds_unref(c);
+	r = sd_bus_message_read_array(reply, 'u', &p, &size);
+	if (r < 0)
+		return r;
+	c->gids = malloc(size ? size : 1);
+	if (!c->gids)
+		return -ENOMEM;
+	memcpy(c->gids, p, size);
+	c->who.gids = c->gids;
+	c->who.n_gids = size / sizeof(uint32_t);
+	return sd_bus_message_exit_container(reply);
+}
+
+/*
+ * The caller's uid, pid and groups as the bus daemon recorded them when the
+ * caller connected (GetConnectionCredentials), never from /proc at call time:
+ * a PID can be reused and a process can change groups, but the connection's
+ * credentials cannot.  Without UnixGroupIDs no group counts.
+ */
+static int get_caller(sd_bus_message *m, struct bus_caller *ret)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	bool have_uid = false;
+	int r;
+
+	*ret = (struct bus_caller){ .who = { .uid = (uid_t)-1, .gid = (gid_t)-1 } };
+	r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+			       "org.freedesktop.DBus", "GetConnectionCredentials", NULL, &reply, "s",
+			       sd_bus_message_get_sender(m));
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+		const char *key;
+		uint32_t v;
+
+		r = sd_bus_message_read(reply, "s", &key);
+		if (r < 0)
+			break;
+		if (strcmp(key, "UnixUserID") == 0 && (r = sd_bus_message_read(reply, "v", "u", &v)) >= 0) {
+			ret->who.uid = v;
+			have_uid = true;
+		} else if (strcmp(key, "ProcessID") == 0 && (r = sd_bus_message_read(reply, "v", "u", &v)) >= 0)
+			ret->pid = (pid_t)v;
+		else if (strcmp(key, "UnixGroupIDs") == 0 && !ret->gids)
+			r = read_gids(reply, ret);
+		else
+			r = sd_bus_message_skip(reply, "v");
+		if (r >= 0)
+			r = sd_bus_message_exit_container(reply);
+	}
+	if (r < 0) {
+		bus_caller_done(ret);
+		return r;
+	}
+	if (!have_uid) {
+		bus_caller_done(ret);
 		return -ENODATA;
 	}
-	if (sd_bus_creds_get_egid(c, &ret->gid) < 0)
-		(void)sd_bus_creds_get_gid(c, &ret->gid);
-	n = sd_bus_creds_get_supplementary_gids(c, &gids);
-	if (n > 0) {
-		ret->gids = gids;
-		ret->n_gids = (size_t)n;
-	}
-	*ret_creds = c; /* owns gids */
 	return 0;
 }
 
-/* The caller's credentials, or an AccessDenied error saying why not. */
-static int get_caller_or_deny(sd_bus_message *m, const char *what, sd_bus_creds **ret_creds,
-			      struct caller *ret, sd_bus_error *error)
+int bus_get_caller(sd_bus_message *m, struct bus_caller *ret, sd_bus_error *error)
 {
-	int r = get_caller(m, 0, ret_creds, ret);
-
-	if (r < 0)
-		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
-					 "Cannot determine the caller's credentials to authorize a request "
-					 "to %s: %s.", what, strerror(-r));
-	return 0;
-}
-
-int bus_get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller *ret, uint64_t extra,
-		   sd_bus_error *error)
-{
-	int r = get_caller(m, extra, ret_creds, ret);
+	int r = get_caller(m, ret);
 
 	if (r < 0)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
@@ -64,35 +101,33 @@ int bus_get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller *r
 int bus_check_access(sd_bus_message *m, const struct access_list *acl, const char *what,
 		     sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-	struct caller who;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
 	int r;
 
-	r = get_caller_or_deny(m, what, &creds, &who, error);
+	r = bus_get_caller(m, &c, error);
 	if (r < 0)
 		return r;
-	if (access_allows(acl, &who))
+	if (access_allows(acl, &c.who))
 		return 0;
 	return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
 				 "Access denied: uid %u may not %s; ask the administrator to add the "
 				 "user or one of its groups to the configuration.",
-				 (unsigned)who.uid, what);
+				 (unsigned)c.who.uid, what);
 }
 
 int bus_check_root(sd_bus_message *m, const char *what, sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-	struct caller who;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
 	int r;
 
-	r = get_caller_or_deny(m, what, &creds, &who, error);
+	r = bus_get_caller(m, &c, error);
 	if (r < 0)
 		return r;
-	if (who.uid == 0)
+	if (c.who.uid == 0)
 		return 0;
 	return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
 				 "Access denied: only root may %s (caller is uid %u).", what,
-				 (unsigned)who.uid);
+				 (unsigned)c.who.uid);
 }
 
 static bool path_is_device(const char *path)

@@ -22,10 +22,16 @@ struct manager;
 int bus_check_access(sd_bus_message *m, const struct access_list *acl, const char *what,
 		     sd_bus_error *error);
 
-/* The caller's credentials (uid, gids and whatever `extra` SD_BUS_CREDS_*
- * asks for); sets an AccessDenied error when they cannot be had. */
-int bus_get_caller(sd_bus_message *m, sd_bus_creds **ret_creds, struct caller *ret, uint64_t extra,
-		   sd_bus_error *error);
+/* A caller as the bus daemon recorded it at connect time. */
+struct bus_caller {
+	struct caller who; /* uid; gid unused (-1): UnixGroupIDs holds all groups */
+	pid_t pid;
+	gid_t *gids;       /* owned */
+};
+void bus_caller_done(struct bus_caller *c);
+
+/* Sets an AccessDenied error when the credentials cannot be had. */
+int bus_get_caller(sd_bus_message *m, struct bus_caller *ret, sd_bus_error *error);
 
 /* Root only (Reload and other administrative methods). */
 int bus_check_root(sd_bus_message *m, const char *what, sd_bus_error *error);

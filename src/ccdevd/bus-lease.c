@@ -296,20 +296,18 @@ int bus_lease_register(struct manager *m)
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
 	_cleanup_free_ char *why = NULL;
-	struct caller who;
 	struct lease *l;
-	pid_t pid;
 	int r;
 
-	r = bus_get_caller(msg, &creds, &who, SD_BUS_CREDS_PID, error);
+	r = bus_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
-	if (!may_lease_something(m->config, &who))
+	if (!may_lease_something(m->config, &c.who))
 		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
 					 "Access denied: uid %u may lease no device; ask the administrator to add "
-					 "the user to a device's 'users' in %s.", (unsigned)who.uid, m->config->path);
+					 "the user to a device's 'users' in %s.", (unsigned)c.who.uid, m->config->path);
 	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
 	if (r < 0)
 		return r;
@@ -319,11 +317,10 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = sd_bus_message_exit_container(msg);
 	if (r < 0)
 		return r;
-	r = sd_bus_creds_get_pid(creds, &pid);
-	if (r < 0)
+	if (c.pid <= 0)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Cannot identify the calling process.");
 
-	r = lease_new(m, &(struct lease_owner){ .uid = who.uid, .pid = pid,
+	r = lease_new(m, &(struct lease_owner){ .uid = c.who.uid, .pid = c.pid,
 						.unique_name = sd_bus_message_get_sender(msg),
 						.message = msg }, &l, &why);
 	if (r < 0)
@@ -336,19 +333,18 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	struct caller who;
 	int r;
 
-	r = bus_get_caller(msg, &creds, &who, 0, error);
+	r = bus_get_caller(msg, &c, error);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(ouusu)");
 	for (struct lease *l = m->leases; r >= 0 && l; l = l->next)
-		if (who.uid == 0 || who.uid == l->owner_uid)
+		if (c.who.uid == 0 || c.who.uid == l->owner_uid)
 			r = sd_bus_message_append(reply, "(ouusu)", l->object_path, (uint32_t)l->owner_uid,
 						  (uint32_t)l->owner_pid, lease_state_to_string(l->state),
 						  lease_device_count(l));
