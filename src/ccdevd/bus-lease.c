@@ -181,11 +181,10 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	r = check_owner(msg, l, "release this lease", error);
 	if (r < 0)
 		return r;
-	r = sd_bus_reply_method_return(msg, NULL);
-	/* Reply first: the owner may be the only one waiting, and it must not
-	 * see the teardown's signals before its answer. */
+	/* Teardown before the answer: when Release returns, the devices are
+	 * back in their idle or host state (or quarantined, saying why). */
 	lease_end(l, "released");
-	return r;
+	return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int property_devices(sd_bus *bus, const char *path, const char *interface, const char *property,

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lease-bench: what brokering costs, measured side by side in one run.
+ *
+ *   lease-bench --device BDF [--rounds N]
+ *
+ * Runs as root in the VM tier's guest with ccdevd on the system bus and the
+ * device managed with on_release "keep-vfio" (so neither path rebinds
+ * drivers).  Per round, alternating so drift hits both alike:
+ *   direct  the same ioctls in this process: open /dev/iommu, RLIMIT_MODE,
+ *           IOAS_ALLOC, open the cdev, BIND_IOMMUFD, ATTACH_IOMMUFD_PT;
+ *   brokered Manager.CreateLease + Lease.AttachDevice, until both fds are in
+ *           hand (Release is not timed);
+ *   crash   a child takes a lease and is SIGKILLed; the time from the kill
+ *           to the daemon's LeaseReleased signal, minus the device's own
+ *           reset time (measured right before with VFIO_DEVICE_RESET).
+ * Prints medians and the brokered/direct ratio.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "bus-api.h"
+#include "cleanup.h"
+#include "kernel-uapi.h"
+
+static const char *bdf;
+static char cdev[64];
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "lease-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void find_cdev(void)
+{
+	char path[128];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	d = opendir(path);
+	if (!d)
+		die("device is not on vfio-pci", errno);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "vfio", 4) == 0)
+			snprintf(cdev, sizeof cdev, "/dev/vfio/devices/%.32s", e->d_name);
+	closedir(d);
+	if (!cdev[0])
+		die("no VFIO cdev for the device", ENODEV);
+}
+
+/* The same kernel work a lease does, in-process. Returns the device fd. */
+static double direct_round(double *reset_us)
+{
+	_cleanup_close_ int iommufd = -1, dev = -1;
+	struct iommu_option opt = { .size = sizeof(opt), .option_id = IOMMU_OPTION_RLIMIT_MODE,
+				    .op = IOMMU_OPTION_OP_SET, .val64 = 1 };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	double t0 = now_us(), t1, t2;
+
+	iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (iommufd < 0)
+		die("open /dev/iommu", errno);
+	if (ioctl(iommufd, IOMMU_OPTION, &opt) < 0)
+		die("IOMMU_OPTION", errno);
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
+		die("IOMMU_IOAS_ALLOC", errno);
+	dev = open(cdev, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		die(cdev, errno);
+	bind.iommufd = iommufd;
+	if (ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+		die("VFIO_DEVICE_BIND_IOMMUFD", errno);
+	attach.pt_id = ioas.out_ioas_id;
+	if (ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0)
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT", errno);
+	t1 = now_us();
+	if (ioctl(dev, VFIO_DEVICE_RESET) < 0)
+		die("VFIO_DEVICE_RESET", errno);
+	t2 = now_us();
+	*reset_us = t2 - t1;
+	return t1 - t0;
+}
+
+/* CreateLease + AttachDevice; returns the time and leaves the lease path. */
+static double brokered_round(sd_bus *bus, char *lease, size_t size)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *r1 = NULL, *r2 = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *path;
+	uint32_t ioas, dev_id, pt_id;
+	int iommufd, devfd, r;
+	double t0 = now_us(), t1;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "CreateLease",
+			       &e, &r1, "a{sv}", 0);
+	if (r < 0)
+		die(e.message ? e.message : "CreateLease", r);
+	r = sd_bus_message_read(r1, "ohu", &path, &iommufd, &ioas);
+	if (r < 0)
+		die("CreateLease reply", r);
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_LEASE_IFACE, "AttachDevice", &e, &r2,
+			       "sa{sv}", bdf, 0);
+	if (r < 0)
+		die(e.message ? e.message : "AttachDevice", r);
+	r = sd_bus_message_read(r2, "huu", &devfd, &dev_id, &pt_id);
+	t1 = now_us();
+	if (r < 0)
+		die("AttachDevice reply", r);
+	snprintf(lease, size, "%s", path);
+	return t1 - t0;
+}
+
+static void release(sd_bus *bus, const char *lease)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "Release", &e, NULL, NULL);
+
+	if (r < 0)
+		die(e.message ? e.message : "Release", r);
+}
+
+static int on_released(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	*(int *)userdata = 1;
+	return 0;
+}
+
+/* A child leases the device and is killed; time to the LeaseReleased. */
+static double crash_round(sd_bus *bus)
+{
+	int pipefd[2], released = 0, r;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	double t0;
+	char c;
+	pid_t pid;
+
+	r = sd_bus_match_signal(bus, &slot, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+				"LeaseReleased", on_released, &released);
+	if (r < 0)
+		die("match LeaseReleased", r);
+	if (pipe(pipefd) < 0)
+		die("pipe", errno);
+	pid = fork();
+	if (pid == 0) {
+		_cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
+		char lease[128];
+		if (sd_bus_open_system(&own) < 0)
+			_exit(2);
+		brokered_round(own, lease, sizeof lease);
+		(void)!write(pipefd[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	if (read(pipefd[0], &c, 1) != 1)
+		die("child did not get a lease", EIO);
+	close(pipefd[0]);
+	t0 = now_us();
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	while (!released) {
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			die("bus", r);
+		if (r == 0)
+			sd_bus_wait(bus, 1000000);
+	}
+	return now_us() - t0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "rounds", required_argument, NULL, 'n' },
+		{}
+	};
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int rounds = 20, c;
+
+	while ((c = getopt_long(argc, argv, "d:n:", options, NULL)) >= 0) {
+		if (c == 'd')
+			bdf = optarg;
+		else if (c == 'n')
+			rounds = atoi(optarg);
+		else
+			return 2;
+	}
+	if (!bdf || rounds < 1 || rounds > 10000) {
+		fprintf(stderr, "usage: lease-bench --device BDF [--rounds N]\n");
+		return 2;
+	}
+	if (sd_bus_open_system(&bus) < 0)
+		die("cannot connect to the system bus", EIO);
+
+	double *direct = calloc((size_t)rounds, sizeof(double));
+	double *brokered = calloc((size_t)rounds, sizeof(double));
+	double *crash = calloc((size_t)rounds, sizeof(double));
+	double *reset = calloc((size_t)rounds, sizeof(double));
+	if (!direct || !brokered || !crash || !reset)
+		die("calloc", ENOMEM);
+
+	{ /* warm-up: puts the device on vfio-pci and faults everything in */
+		char lease[128];
+		brokered_round(bus, lease, sizeof lease);
+		release(bus, lease);
+		find_cdev();
+	}
+	for (int i = 0; i < rounds; i++) {
+		char lease[128];
+		direct[i] = direct_round(&reset[i]);
+		brokered[i] = brokered_round(bus, lease, sizeof lease);
+		release(bus, lease);
+		crash[i] = crash_round(bus);
+	}
+	double d = median(direct, rounds), b = median(brokered, rounds);
+	double cr = median(crash, rounds), rs = median(reset, rounds);
+	printf("rounds:                         %d\n", rounds);
+	printf("acquire, direct ioctls:         %8.0f us (median)\n", d);
+	printf("acquire, via ccdevd:            %8.0f us (median)\n", b);
+	printf("acquire ratio ccdevd/direct:    %8.1f\n", b / d);
+	printf("crash to released:              %8.0f us (median)\n", cr);
+	printf("device reset (VFIO_DEVICE_RESET): %6.0f us (median)\n", rs);
+	printf("crash to released minus reset:  %8.0f us\n", cr - rs);
+	free(direct);
+	free(brokered);
+	free(crash);
+	free(reset);
+	return 0;
+}
