@@ -26,6 +26,7 @@ static const struct prop_map device_props[] = {
 	{ "State", "s", offsetof(struct device_info, state) },
 	{ "ResetMethods", "as", offsetof(struct device_info, reset_methods) },
 	{ "VfioDevice", "s", offsetof(struct device_info, vfio_device) },
+	{ "Lease", "o", offsetof(struct device_info, lease) },
 	{}
 };
 
@@ -47,6 +48,7 @@ void device_info_done(struct device_info *d)
 	free(d->state);
 	strv_free(d->reset_methods);
 	free(d->vfio_device);
+	free(d->lease);
 	*d = (struct device_info){ .iommu_group = -1 };
 }
 
@@ -82,12 +84,7 @@ static bool errno_is_disconnect(int r)
 	       r == -ESHUTDOWN;
 }
 
-/*
- * Report a failed call (what: "list devices", for local failures) and
- * classify it (ctl.h).  ccdevd's errors are printed as ccdevd wrote them:
- * its messages name the device and what to do.
- */
-static int bus_log_error(const sd_bus_error *e, int r, const char *what)
+int bus_log_error(const sd_bus_error *e, int r, const char *what)
 {
 	if (!sd_bus_error_is_set(e)) {
 		if (errno_is_disconnect(r)) {
@@ -112,12 +109,14 @@ static int bus_log_error(const sd_bus_error *e, int r, const char *what)
 		return -EACCES;
 	if (sd_bus_error_has_names(e, CCDEVD_ERROR_NO_SUCH_DEVICE, CCDEVD_ERROR_NOT_MANAGED))
 		return -ENODEV;
+	if (sd_bus_error_has_name(e, CCDEVD_ERROR_NO_SUCH_LEASE))
+		return -ESRCH;
 	if (sd_bus_error_has_name(e, CCDEVD_ERROR_INVALID_ARGUMENT))
 		return -EINVAL;
 	return ctl_unclassified(r);
 }
 
-static int bus_log_parse_error(int r)
+int bus_log_parse_error(int r)
 {
 	return ctl_unclassified(ctl_error_errno(r, "Failed to parse the reply of ccdevd: %m"));
 }
@@ -153,7 +152,7 @@ static int device_info_read(sd_bus_message *reply, const char *path, struct devi
 	d->path = strdup(path);
 	if (!d->path || strdup_if_null(&d->address) < 0 || strdup_if_null(&d->driver) < 0 ||
 	    strdup_if_null(&d->original_driver) < 0 || strdup_if_null(&d->state) < 0 ||
-	    strdup_if_null(&d->vfio_device) < 0)
+	    strdup_if_null(&d->vfio_device) < 0 || (!d->lease && !(d->lease = strdup("/"))))
 		return ctl_error_errno(ENOMEM, "Out of memory.");
 	r = sd_bus_message_rewind(reply, true);
 	if (r < 0)

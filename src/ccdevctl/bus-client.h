@@ -30,6 +30,7 @@ struct device_info {
 	char *state;
 	char **reset_methods;
 	char *vfio_device; /* "" unless bound to vfio-pci */
+	char *lease;       /* object path of the lease holding it, "/" when none */
 };
 
 struct device_list {
@@ -50,6 +51,16 @@ struct manager_info {
 void device_info_done(struct device_info *d);
 void device_list_done(struct device_list *l);
 void manager_info_done(struct manager_info *m);
+
+/*
+ * Report a failed call (what: "list devices", for local failures) and
+ * classify it (ctl.h).  ccdevd's errors are printed as ccdevd wrote them:
+ * its messages name the device and what to do.
+ */
+int bus_log_error(const sd_bus_error *e, int r, const char *what);
+
+/* Report a reply that does not have the contract's signature. */
+int bus_log_parse_error(int r);
 
 /* The system bus ($DBUS_SYSTEM_BUS_ADDRESS if set); -EHOSTDOWN if none. */
 int bus_connect(sd_bus **ret);

@@ -113,3 +113,70 @@ int output_manager_json(const struct manager_info *m)
 		return json_print(NULL);
 	return json_print(TAKE_PTR(o));
 }
+
+static json_object *lease_info_to_json(const struct lease_info *e)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o ||
+	    json_add(o, "lease", json_object_new_string(e->path)) < 0 ||
+	    json_add(o, "owner_uid", json_object_new_int64(e->owner_uid)) < 0 ||
+	    json_add(o, "owner_pid", json_object_new_int64(e->owner_pid)) < 0 ||
+	    json_add(o, "state", json_object_new_string(e->state)) < 0 ||
+	    json_add(o, "device_count", json_object_new_int64(e->device_count)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+int output_leases_json(const struct lease_list *l)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return json_print(NULL);
+	for (size_t i = 0; i < l->n; i++) {
+		json_object *o = lease_info_to_json(&l->items[i]);
+
+		if (!o || json_object_array_add(a, o) < 0) {
+			json_object_put(o);
+			return json_print(NULL);
+		}
+	}
+	return json_print(TAKE_PTR(a));
+}
+
+static json_object *leased_device_to_json(const struct leased_device *d)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o ||
+	    json_add(o, "address", json_object_new_string(d->address)) < 0 ||
+	    json_add(o, "fd", json_object_new_int(d->fd)) < 0 ||
+	    json_add(o, "dev_id", json_object_new_int64(d->dev_id)) < 0 ||
+	    json_add(o, "pt_id", json_object_new_int64(d->pt_id)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+int output_lease_json(const struct lease *l)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	_cleanup_(json_object_putp) json_object *devices = json_object_new_array();
+
+	if (!o || !devices)
+		return json_print(NULL);
+	for (size_t i = 0; i < l->n_devices; i++) {
+		json_object *d = leased_device_to_json(&l->devices[i]);
+
+		if (!d || json_object_array_add(devices, d) < 0) {
+			json_object_put(d);
+			return json_print(NULL);
+		}
+	}
+	if (json_add(o, "lease", json_object_new_string(l->path)) < 0 ||
+	    json_add(o, "iommufd", json_object_new_int(l->iommufd)) < 0 ||
+	    json_add(o, "ioas_id", json_object_new_int64(l->ioas_id)) < 0 ||
+	    json_add(o, "devices", TAKE_PTR(devices)) < 0)
+		return json_print(NULL);
+	return json_print(TAKE_PTR(o));
+}

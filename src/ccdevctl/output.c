@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +56,10 @@ static void row_fill(struct row *row, const struct device_info *d)
 }
 
 /* Cells left-aligned, two spaces apart, no trailing blanks. */
-static void print_row(const char *const cell[N_COLUMNS], const size_t width[N_COLUMNS])
+static void print_row(const char *const *cell, const size_t *width, int n_columns)
 {
-	for (int c = 0; c < N_COLUMNS; c++) {
-		if (c == N_COLUMNS - 1)
+	for (int c = 0; c < n_columns; c++) {
+		if (c == n_columns - 1)
 			printf("%s\n", cell[c]);
 		else
 			printf("%-*s  ", (int)width[c], cell[c]);
@@ -93,9 +94,9 @@ int output_device_table(const struct device_list *l, bool legend)
 	}
 
 	if (legend)
-		print_row(column_headers, width);
+		print_row(column_headers, width, N_COLUMNS);
 	for (size_t i = 0; i < l->n; i++)
-		print_row(rows[i].cell, width);
+		print_row(rows[i].cell, width, N_COLUMNS);
 	if (legend)
 		printf("\n%zu device%s listed.\n", l->n, l->n == 1 ? "" : "s");
 	return 0;
@@ -245,5 +246,89 @@ int output_manager(const struct manager_info *m)
 	       "       Bus name: %s\n"
 	       "            PID: %ld\n",
 	       m->device_count, dash_if_empty(m->config_path), m->unique_name, (long)m->pid);
+	return 0;
+}
+
+enum { LCOL_LEASE, LCOL_OWNER, LCOL_PID, LCOL_STATE, LCOL_DEVICES, N_LEASE_COLUMNS };
+
+static const char *const lease_column_headers[N_LEASE_COLUMNS] = {
+	[LCOL_LEASE] = "LEASE",
+	[LCOL_OWNER] = "OWNER",
+	[LCOL_PID] = "PID",
+	[LCOL_STATE] = "STATE",
+	[LCOL_DEVICES] = "DEVICES",
+};
+
+struct lease_row {
+	const char *cell[N_LEASE_COLUMNS];
+	char owner[64]; /* a user name, or the uid when it has none */
+	char pid[sizeof("4294967295")];
+	char devices[sizeof("4294967295")];
+};
+
+static void lease_row_fill(struct lease_row *row, const struct lease_info *e)
+{
+	struct passwd pw, *result = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(e->owner_uid, &pw, buf, sizeof(buf), &result) == 0 && result &&
+	    strlen(pw.pw_name) < sizeof(row->owner))
+		strcpy(row->owner, pw.pw_name);
+	else
+		snprintf(row->owner, sizeof(row->owner), "%" PRIu32, e->owner_uid);
+	snprintf(row->pid, sizeof(row->pid), "%" PRIu32, e->owner_pid);
+	snprintf(row->devices, sizeof(row->devices), "%" PRIu32, e->device_count);
+
+	row->cell[LCOL_LEASE] = e->path;
+	row->cell[LCOL_OWNER] = row->owner;
+	row->cell[LCOL_PID] = row->pid;
+	row->cell[LCOL_STATE] = dash_if_empty(e->state);
+	row->cell[LCOL_DEVICES] = row->devices;
+}
+
+int output_lease_table(const struct lease_list *l, bool legend)
+{
+	_cleanup_free_ struct lease_row *rows = NULL;
+	size_t width[N_LEASE_COLUMNS];
+
+	if (l->n == 0) {
+		if (legend)
+			printf("0 leases listed.\n");
+		return 0;
+	}
+
+	rows = calloc(l->n, sizeof(*rows));
+	if (!rows)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	for (int c = 0; c < N_LEASE_COLUMNS; c++)
+		width[c] = legend ? strlen(lease_column_headers[c]) : 0;
+	for (size_t i = 0; i < l->n; i++) {
+		lease_row_fill(&rows[i], &l->items[i]);
+		for (int c = 0; c < N_LEASE_COLUMNS; c++) {
+			size_t w = strlen(rows[i].cell[c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+
+	if (legend)
+		print_row(lease_column_headers, width, N_LEASE_COLUMNS);
+	for (size_t i = 0; i < l->n; i++)
+		print_row(rows[i].cell, width, N_LEASE_COLUMNS);
+	if (legend)
+		printf("\n%zu lease%s listed.\n", l->n, l->n == 1 ? "" : "s");
+	return 0;
+}
+
+int output_lease(const struct lease *l)
+{
+	printf("  Lease: %s\n"
+	       "iommufd: fd %d, IOAS %" PRIu32 "\n",
+	       l->path, l->iommufd, l->ioas_id);
+	for (size_t i = 0; i < l->n_devices; i++)
+		printf(" Device: %s fd %d, dev_id %" PRIu32 ", pt_id %" PRIu32 "\n",
+		       l->devices[i].address, l->devices[i].fd, l->devices[i].dev_id,
+		       l->devices[i].pt_id);
 	return 0;
 }

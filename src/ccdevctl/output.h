@@ -12,6 +12,7 @@
 #include <systemd/sd-bus.h>
 
 #include "bus-client.h"
+#include "bus-lease.h"
 
 /* Columns ADDRESS VENDOR:DEVICE CLASS DRIVER STATE GROUP VFIO; with legend,
  * a header line and a "N devices listed." footer. */
@@ -24,7 +25,17 @@ int output_properties(sd_bus_message *m);
 
 int output_manager(const struct manager_info *m);
 
-/* --json: an array of device objects / one device object / the manager. */
+/* Columns LEASE OWNER PID STATE DEVICES (OWNER: the user name, or the uid
+ * if it has none); legend as for devices. */
+int output_lease_table(const struct lease_list *l, bool legend);
+
+/* A lease this process holds: its path, and each fd with its ids. */
+int output_lease(const struct lease *l);
+
+/* --json: an array of device objects / one device object / the manager /
+ * an array of lease objects / a lease this process holds. */
 int output_devices_json(const struct device_list *l);
 int output_device_json(const struct device_info *d);
 int output_manager_json(const struct manager_info *m);
+int output_leases_json(const struct lease_list *l);
+int output_lease_json(const struct lease *l);

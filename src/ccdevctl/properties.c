@@ -27,7 +27,8 @@ static int prop_read_value(sd_bus_message *m, const char *signature, void *dst)
 
 	switch (signature[0]) {
 	case 's':
-		r = sd_bus_message_read_basic(m, 's', &s);
+	case 'o':
+		r = sd_bus_message_read_basic(m, signature[0], &s);
 		if (r < 0)
 			return r;
 		free(*(char **)dst);

@@ -13,7 +13,7 @@
 
 struct prop_map {
 	const char *name;
-	/* "s" → char *, "q" → uint16_t, "u" → uint32_t, "i" → int32_t,
+	/* "s", "o" → char *, "q" → uint16_t, "u" → uint32_t, "i" → int32_t,
 	 * "b" → bool, "as" → char ** (NULL-terminated); strings are malloc'ed
 	 * and replace (and free) what the member held. */
 	const char *signature;

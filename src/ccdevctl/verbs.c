@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <systemd/sd-bus.h>
 
-#include "bdf.h"
 #include "bus-client.h"
 #include "cleanup.h"
 #include "output.h"
@@ -30,14 +29,12 @@ int verb_show(int argc, char *argv[], const struct ctl_options *o)
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *props = NULL;
 	_cleanup_(device_info_done) struct device_info d = {};
 	char address[BDF_STRING_MAX];
-	struct bdf bdf;
 	int r;
 
 	/* Checked here too so that a typo is a usage error without a bus. */
-	if (bdf_parse(argv[1], &bdf) < 0)
-		return ctl_error_errno(EINVAL, "'%s' is not a PCI address; expected DDDD:BB:DD.F, e.g. 0000:01:00.0.",
-				       argv[1]);
-	bdf_format(&bdf, address);
+	r = ctl_parse_address(argv[1], address);
+	if (r < 0)
+		return r;
 
 	r = bus_connect(&bus);
 	if (r < 0)
