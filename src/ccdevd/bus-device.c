@@ -123,6 +123,16 @@ static int property_release_policy(sd_bus *bus, const char *path, const char *in
 				     release_policy_to_string(d->rule ? d->rule->on_release : RELEASE_RESTORE_DRIVER));
 }
 
+/* A rule of the current configuration manages it (a published device can
+ * lose its rule on reload while it is still leased). */
+static int property_managed(sd_bus *bus, const char *path, const char *interface, const char *property,
+			    sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+
+	return sd_bus_message_append(reply, "b", d->rule != NULL);
+}
+
 #define CHANGES SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 static const sd_bus_vtable device_vtable[] = {
@@ -135,7 +145,7 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("OriginalDriver", "s", property_string, offsetof(struct device, original_driver), CHANGES),
 	SD_BUS_PROPERTY("IommuGroup", "i", NULL, offsetof(struct device, iommu_group), CHANGES),
 	SD_BUS_PROPERTY("GroupMembers", "as", property_strv, offsetof(struct device, group_members), CHANGES),
-	SD_BUS_PROPERTY("Managed", "b", NULL, offsetof(struct device, managed), CHANGES),
+	SD_BUS_PROPERTY("Managed", "b", property_managed, 0, CHANGES),
 	SD_BUS_PROPERTY("State", "s", property_state, offsetof(struct device, state), CHANGES),
 	SD_BUS_PROPERTY("ResetMethods", "as", property_strv, offsetof(struct device, reset_methods), CHANGES),
 	SD_BUS_PROPERTY("VfioDevice", "s", property_string, offsetof(struct device, vfio_dev), CHANGES),

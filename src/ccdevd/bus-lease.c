@@ -102,6 +102,10 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = read_attach_options(msg, &raw, &kvm_fd, error);
 	if (r < 0)
 		return r;
+	if (raw && kvm_fd >= 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "Option 'kvm' needs 'bind' true: in raw mode the VMM binds the device "
+					 "and adds it to KVM itself.");
 	r = bus_resolve_device(m, address, &d, error);
 	if (r < 0)
 		return r;
@@ -256,7 +260,8 @@ static int lease_find(sd_bus *bus, const char *path, const char *interface, void
 		return 0;
 	l = manager_find_lease(m, (unsigned)id);
 	if (!l)
-		return 0;
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_LEASE,
+					 "Lease %lu does not exist: it ended or never existed.", id);
 	*found = l;
 	return 1;
 }
@@ -357,6 +362,11 @@ void bus_lease_emit_released(struct manager *m, struct lease *l, const char *rea
 	(void)sd_bus_emit_object_removed(m->bus, l->object_path);
 	(void)sd_bus_emit_signal(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "LeaseReleased", "os",
 				 l->object_path, reason);
+}
+
+void bus_lease_emit_changed(struct manager *m, struct lease *l, const char *property)
+{
+	(void)sd_bus_emit_properties_changed(m->bus, l->object_path, CCDEVD_LEASE_IFACE, property, NULL);
 }
 
 void bus_lease_emit_added(struct manager *m, struct lease *l)

@@ -57,7 +57,7 @@ int bus_resolve_device(struct manager *m, const char *address, struct device **r
 	if (!d)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE,
 					 "No PCI device %s on this host (bridges are not listed).", address);
-	if (!d->managed)
+	if (!d->managed || !d->rule)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_NOT_MANAGED,
 					 "PCI device %s is not managed by ccdevd; add a rule for it to 'devices' "
 					 "in %s and reload.", d->name, m->config->path);

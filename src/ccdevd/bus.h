@@ -17,6 +17,7 @@ struct lease;
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 void bus_lease_emit_added(struct manager *m, struct lease *l);
+void bus_lease_emit_changed(struct manager *m, struct lease *l, const char *property);
 void bus_lease_emit_released(struct manager *m, struct lease *l, const char *reason);
 
 /* Announce a device that became managed / stopped being published. */

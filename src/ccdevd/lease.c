@@ -178,9 +178,11 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 		return -ENOMEM;
 
 	l->iommufd = iommufd_open();
+	if (l->iommufd == -ENOENT || l->iommufd == -ENODEV)
+		return why(ret_why, "this kernel offers no iommufd (/dev/iommu: %s; CONFIG_IOMMUFD, or "
+				    "load the iommufd module)", strerror(-l->iommufd)), -ENOTSUP;
 	if (l->iommufd < 0)
-		return why(ret_why, "cannot open /dev/iommu: %s (is the iommufd module loaded?)",
-			   strerror(-l->iommufd)), l->iommufd;
+		return why(ret_why, "cannot open /dev/iommu: %s", strerror(-l->iommufd)), l->iommufd;
 	/* Pinned pages are then charged to the process that maps them (the VMM),
 	 * against its own RLIMIT_MEMLOCK, not to a shared user count. */
 	r = iommufd_set_rlimit_mode_per_process(l->iommufd);
@@ -204,20 +206,28 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 /* Give the owner the device's pinned-memory quota, remembering its limit. */
 static void lease_raise_memlock(struct lease *l, uint64_t quota)
 {
-	struct rlimit want = { .rlim_cur = quota, .rlim_max = quota };
+	struct rlimit now, want;
 
 	if (quota <= l->memlock_limit || !owner_alive(l))
 		return;
-	if (l->memlock_limit == 0 && prlimit(l->owner_pid, RLIMIT_MEMLOCK, NULL, &l->saved_memlock) < 0) {
+	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, NULL, &now) < 0) {
 		log_warning_errno(errno, "Lease %u: cannot read the owner's memlock limit: %m", l->id);
 		return;
 	}
+	/* Raise only: a VMM that already may pin as much keeps its limit. */
+	if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= quota)
+		return;
+	if (l->memlock_limit == 0)
+		l->saved_memlock = now;
+	want.rlim_cur = quota;
+	want.rlim_max = now.rlim_max == RLIM_INFINITY || now.rlim_max > quota ? now.rlim_max : quota;
 	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, &want, NULL) < 0) {
 		log_warning_errno(errno, "Lease %u: cannot raise the owner's memlock limit to %llu bytes: %m",
 				  l->id, (unsigned long long)quota);
 		return;
 	}
 	l->memlock_limit = quota;
+	manager_lease_changed(l->manager, l, "MemlockLimit");
 	log_info("Lease %u: owner's memlock limit raised to %llu MiB.", l->id,
 		 (unsigned long long)(quota >> 20));
 }
@@ -323,6 +333,7 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 		tail = &(*tail)->next;
 	*tail = ld;
 	manager_device_changed(m, d, device_set_lease(d, l, ld));
+	manager_lease_changed(m, l, "Devices");
 	(void)inventory_refresh(m->inventory, d);
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = d->name, .lease = l->object_path, .op = "attach" },
 		 "Attached to lease %u%s: dev_id %u, pt_id %u.", l->id, raw ? " (raw)" : "", ld->dev_id, ld->pt_id);
@@ -345,6 +356,8 @@ void lease_detach(struct lease_device *ld, const char *reason)
 	struct device *d = ld->device;
 
 	lease_unlink(l, ld);
+	if (l->state == LEASE_ACTIVE)
+		manager_lease_changed(l->manager, l, "Devices");
 	if (d)
 		teardown_device(l->manager, d, ld->fd, ld->kvm_fd, reason);
 	else {
@@ -395,6 +408,7 @@ void lease_end(struct lease *l, const char *reason)
 	if (l->state == LEASE_RELEASING)
 		return;
 	l->state = LEASE_RELEASING;
+	manager_lease_changed(m, l, "State");
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "release" },
 		 "Lease %u ending: %s.", l->id, reason);
 

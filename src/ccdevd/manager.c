@@ -65,9 +65,14 @@ static void manager_apply_rule(struct manager *m, struct device *d, bool announc
 	const struct device_rule *rule = config_match(m->config, &id);
 	bool want = rule != NULL;
 
-	if (d->managed && want && rule != d->rule && announce)
-		bus_device_emit_changed(m, d, DEVICE_CHANGED_MANAGED);
+	bool rule_changed = rule != d->rule;
+
+	/* A leased device that a reload stops managing keeps its lease, but
+	 * cannot be attached again (no rule) and stays published until the
+	 * teardown ends. */
 	d->rule = rule;
+	if (d->managed && rule_changed && announce)
+		bus_device_emit_changed(m, d, DEVICE_CHANGED_MANAGED);
 	if (want == d->managed)
 		return;
 	if (!want && (d->lease || d->releasing)) {
@@ -129,14 +134,20 @@ void manager_add_lease(struct manager *m, struct lease *l)
 
 void manager_remove_lease(struct manager *m, struct lease *l, const char *reason)
 {
+	/* While it is still findable, so InterfacesRemoved names its interface. */
+	bus_lease_emit_released(m, l, reason);
 	for (struct lease **p = &m->leases; *p; p = &(*p)->next)
 		if (*p == l) {
 			*p = l->next;
 			m->n_leases--;
 			break;
 		}
-	bus_lease_emit_released(m, l, reason);
 	bus_manager_emit_changed(m, "LeaseCount");
+}
+
+void manager_lease_changed(struct manager *m, struct lease *l, const char *property)
+{
+	bus_lease_emit_changed(m, l, property);
 }
 
 struct lease *manager_find_lease(struct manager *m, unsigned id)
@@ -246,9 +257,17 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
 	struct manager *m = userdata;
 	const sd_bus_error *e = sd_bus_message_get_error(reply);
 
+	uint32_t result = 0;
+
 	if (e) {
 		log_error("Failed to acquire bus name %s: %s", CCDEVD_BUS_NAME, e->message);
 		return sd_event_exit(m->event, -sd_bus_error_get_errno(e));
+	}
+	/* RequestName answers 1 (primary owner) or why not: 2 queued, 3 taken. */
+	if (sd_bus_message_read(reply, "u", &result) < 0 || result != 1) {
+		log_error("Bus name %s is owned by another process (RequestName answered %u); is ccdevd "
+			  "already running?", CCDEVD_BUS_NAME, result);
+		return sd_event_exit(m->event, -EEXIST);
 	}
 	log_info("Acquired bus name %s, ready: %u managed device(s).", CCDEVD_BUS_NAME, m->n_managed);
 	sd_notifyf(0, "READY=1\nSTATUS=Managing %u device(s)", m->n_managed);

@@ -52,6 +52,8 @@ void manager_add_lease(struct manager *m, struct lease *l);
 /* Unlinks and frees l; sends LeaseReleased. */
 void manager_remove_lease(struct manager *m, struct lease *l, const char *reason);
 struct lease *manager_find_lease(struct manager *m, unsigned id);
+/* A lease property (Devices, State, MemlockLimit) changed. */
+void manager_lease_changed(struct manager *m, struct lease *l, const char *property);
 
 /* Managed devices by address (NULL if absent or not managed). */
 struct device *manager_find_managed(struct manager *m, const struct bdf *address);

@@ -30,8 +30,8 @@ int privilege_drop(void)
 	if (capng_apply(can_bound ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS) < 0)
 		return log_error_errno(EPERM, "Failed to drop capabilities.");
 	if (!have_resource)
-		log_warning("Running without CAP_SYS_RESOURCE: leases cannot set per-process "
-			    "pinned-memory accounting or raise a client's memlock limit.");
+		log_warning("Running without CAP_SYS_RESOURCE: no lease can be created (per-process "
+			    "pinned-memory accounting needs it); the inventory still works.");
 	log_debug("Capabilities reduced to CAP_SYS_RESOURCE.");
 	return 0;
 }

@@ -120,8 +120,8 @@ static int settle(struct manager *m, struct device *d)
 
 	r = device_is_held(d);
 	if (r > 0) {
-		quarantine(m, d, "still held open by another process (a client passed its device fd on); "
-				 "it is released when that process closes it or exits");
+		quarantine(m, d, "still open through a file ccdevd handed out (the lease owner, or a process "
+				 "it passed the fd to, has not closed it); released once it is closed");
 		return 0;
 	}
 	if (r < 0)
