@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lease-client: an unprivileged VMM stand-in for the VM tier's lease tests.
+ *
+ *   lease-client --device BDF [--device BDF...] [--raw] [--crash-at STEP]
+ *                [--hold] [--drop-bus] [--keep-fds] [--orphan-bus]
+ *                [--expect-error NAME[,NAME...]]
+ *
+ * It does what a VMM does with ccdevd: Manager.CreateLease() for an iommufd
+ * and an IOAS, Lease.AttachDevice() for each device's VFIO cdev (bound and
+ * attached by the daemon, or with --raw handed over unbound so that this
+ * process binds and attaches it itself), then on the first device: BAR0
+ * mmap, its OWN buffer mapped into the lease's IOAS, bus mastering on, an
+ * edu DMA RAM -> device -> RAM through the IOMMU with the data checked,
+ * Lease.ResetDevice() and the device alive after it, and Lease.Release().
+ * The DMA steps run only on an edu (1234:11e8); other devices get the
+ * generic steps.  Output is TAP, one point per step; the first failure stops
+ * the run (exit 1).  Exit 0 when every step passed.
+ *
+ * Test hooks:
+ *   --crash-at STEP  raise(SIGKILL) right after STEP, one of: created,
+ *                    attached, bar0, mapped, dma-started (the device->RAM
+ *                    DMA is in flight: command written, completion not yet
+ *                    polled), dma, reset, before-release (fds closed,
+ *                    Release() not yet called).
+ *   --hold           after attaching, print "# holding" and wait to be killed.
+ *   --drop-bus       after attaching, close the fds (unless --keep-fds), then
+ *                    leave the bus but stay alive: print "# left the bus" and
+ *                    wait to be killed.
+ *   --orphan-bus     after attaching, close the fds, fork a child that keeps
+ *                    only the bus connection open, print "# orphan PID", and
+ *                    die by SIGKILL: the owner process is gone, its bus name
+ *                    is not.
+ *   --expect-error   the AttachDevice of the last --device must fail with one
+ *                    of these D-Bus error names; the lease is then released.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "bus-api.h"
+#include "cleanup.h"
+#include "kernel-uapi.h"
+
+#define MAX_DEVICES 4
+#define BUF_SIZE (64 * 1024)
+#define DMA_IOVA 0x100000ULL /* edu reaches only 28-bit addresses */
+#define DMA_LEN 4000         /* QEMU 7.2 edu dies on a 4096-byte transfer */
+#define DST_OFF 0x8000
+#define EDU_BUF 0x40000      /* edu's internal buffer in its DMA space */
+#define PCI_COMMAND 0x04
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_COMMAND_MASTER 0x4
+
+/* edu registers (QEMU docs/specs/edu.rst) */
+enum { EDU_IDENT = 0x00, EDU_LIVE = 0x04, EDU_SRC = 0x80, EDU_DST = 0x88,
+       EDU_CNT = 0x90, EDU_CMD = 0x98 };
+enum { EDU_CMD_RUN = 1, EDU_CMD_TO_RAM = 2 };
+#define EDU_IDENT_VALUE 0x010000edU
+
+struct dev {
+	const char *bdf;
+	unsigned vendor, device;
+	int fd;
+	uint32_t dev_id, pt_id;
+	uint64_t cfg_offset;
+};
+
+static struct {
+	struct dev devs[MAX_DEVICES];
+	size_t n_devs;
+	bool raw, hold, drop_bus, keep_fds, orphan_bus;
+	const char *crash_at;
+	const char *expect_error;
+} arg;
+
+static sd_bus *bus;
+static char *lease_path;
+static int iommufd = -1;
+static uint32_t ioas_id;
+static volatile uint8_t *bar0;
+static uint64_t bar0_size;
+static uint8_t *buf;
+static struct rlimit memlock_before;
+static bool attach_refused; /* --expect-error happened: skip to release */
+
+#define PRIMARY (&arg.devs[0])
+
+static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("# ", stdout);
+	vprintf(fmt, ap);
+	va_end(ap);
+	if (err)
+		printf(": %s (errno %d)", strerror(err), err);
+	putchar('\n');
+	return -1;
+}
+
+#define IOCTL(fd, req, argp) do_ioctl((fd), (req), (argp), #req)
+static int do_ioctl(int fd, unsigned long req, void *argp, const char *name)
+{
+	int r = ioctl(fd, req, argp);
+	if (r < 0)
+		return fail(errno, "%s failed", name);
+	return r;
+}
+
+/* A D-Bus error as "NAME: message", for the TAP diagnostics. */
+static int fail_bus(const sd_bus_error *e, int r, const char *what)
+{
+	if (sd_bus_error_is_set(e))
+		return fail(0, "%s failed: %s: %s", what, e->name, e->message ? e->message : "");
+	return fail(-r, "%s failed", what);
+}
+
+static bool is_edu(const struct dev *d)
+{
+	return d->vendor == 0x1234 && d->device == 0x11e8;
+}
+
+static unsigned long pci_attr(const char *bdf, const char *attr)
+{
+	char path[PATH_MAX], val[32];
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, val, sizeof(val) - 1);
+	if (n <= 0)
+		return ~0UL;
+	val[n] = '\0';
+	return strtoul(val, NULL, 16);
+}
+
+/* What an fd of ours refers to, from /proc/self/fd. */
+static void fd_target(int fd, char *out, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, out, size - 1);
+	out[n < 0 ? 0 : n] = '\0';
+}
+
+static void print_memlock(const char *when)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+		printf("# RLIMIT_MEMLOCK %s: soft %llu, hard %llu\n", when,
+		       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}
+
+/* ---- edu ---- */
+
+static uint32_t edu_read32(unsigned reg) { return *(volatile uint32_t *)(bar0 + reg); }
+static void edu_write32(unsigned reg, uint32_t v) { *(volatile uint32_t *)(bar0 + reg) = v; }
+static void edu_write64(unsigned reg, uint64_t v) { *(volatile uint64_t *)(bar0 + reg) = v; }
+
+static int edu_liveness(uint32_t v)
+{
+	edu_write32(EDU_LIVE, v);
+	uint32_t got = edu_read32(EDU_LIVE);
+	if (got != (uint32_t)~v)
+		return fail(0, "edu liveness: wrote %#x, read %#x, want %#x", v, got, ~v);
+	return 0;
+}
+
+static void edu_dma_start(uint64_t src, uint64_t dst, uint64_t cnt, uint64_t cmd)
+{
+	edu_write64(EDU_SRC, src);
+	edu_write64(EDU_DST, dst);
+	edu_write64(EDU_CNT, cnt);
+	edu_write64(EDU_CMD, cmd | EDU_CMD_RUN);
+}
+
+static int edu_dma_wait(void)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (!(edu_read32(EDU_CMD) & EDU_CMD_RUN)) {
+			__asm__ volatile("" ::: "memory"); /* the device wrote buf */
+			return 0;
+		}
+		usleep(1000);
+	}
+	return fail(0, "edu DMA did not finish in 5 s (command register %#x)", edu_read32(EDU_CMD));
+}
+
+/* Memory decoding and bus mastering on, through the VFIO config region. */
+static int enable_bus_master(struct dev *d)
+{
+	uint16_t cmd;
+	if (pread(d->fd, &cmd, sizeof(cmd), (off_t)(d->cfg_offset + PCI_COMMAND)) != sizeof(cmd))
+		return fail(errno, "pread PCI_COMMAND of %s", d->bdf);
+	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	if (pwrite(d->fd, &cmd, sizeof(cmd), (off_t)(d->cfg_offset + PCI_COMMAND)) != sizeof(cmd))
+		return fail(errno, "pwrite PCI_COMMAND of %s", d->bdf);
+	return 0;
+}
+
+/* Fill the source with a pattern, DMA it into edu and back to RAM, compare. */
+static int edu_round_trip(uint8_t seed, bool crash_in_flight)
+{
+	for (int i = 0; i < DMA_LEN; i++)
+		buf[i] = (uint8_t)(i * 7 + seed);
+	memset(buf + DST_OFF, 0, BUF_SIZE - DST_OFF);
+	edu_dma_start(DMA_IOVA, EDU_BUF, DMA_LEN, 0);
+	if (edu_dma_wait() < 0)
+		return -1;
+	edu_dma_start(EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM);
+	if (crash_in_flight)
+		return 0;
+	if (edu_dma_wait() < 0)
+		return -1;
+	for (int i = 0; i < DMA_LEN; i++)
+		if (buf[DST_OFF + i] != buf[i])
+			return fail(0, "DMA data differs at byte %d: %#x, want %#x", i, buf[DST_OFF + i], buf[i]);
+	if (buf[DST_OFF + DMA_LEN] != 0)
+		return fail(0, "DMA wrote past its %d bytes", DMA_LEN);
+	return 0;
+}
+
+/* ---- D-Bus ---- */
+
+/* ListLeases(): whether PATH is among the leases visible to us. */
+static int lease_listed(const char *path)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *p;
+	uint32_t uid, pid, n;
+	const char *state;
+	bool found = false;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+			       "ListLeases", &e, &reply, "");
+	if (r < 0)
+		return fail_bus(&e, r, "ListLeases()");
+	r = sd_bus_message_enter_container(reply, 'a', "(ouusu)");
+	if (r < 0)
+		return fail(-r, "ListLeases() reply");
+	while ((r = sd_bus_message_read(reply, "(ouusu)", &p, &uid, &pid, &state, &n)) > 0) {
+		printf("# ListLeases: %s uid %u pid %u %s, %u devices\n", p, uid, pid, state, n);
+		if (strcmp(p, path) == 0)
+			found = true;
+	}
+	if (r < 0)
+		return fail(-r, "ListLeases() reply");
+	return found;
+}
+
+static bool error_expected(const char *name)
+{
+	const char *p = arg.expect_error;
+	size_t n = strlen(name);
+	while (p && *p) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+static int attach_one(struct dev *d, bool last)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	bool expect_error = last && arg.expect_error;
+	char target[PATH_MAX], want[PATH_MAX], what[128];
+	int fd, r;
+
+	snprintf(what, sizeof(what), "AttachDevice('%s', {%s})", d->bdf, arg.raw ? "bind: false" : "");
+	if (arg.raw)
+		r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "AttachDevice",
+				       &e, &reply, "sa{sv}", d->bdf, 1, "bind", "b", 0);
+	else
+		r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "AttachDevice",
+				       &e, &reply, "sa{sv}", d->bdf, 0);
+	if (expect_error) {
+		if (r >= 0)
+			return fail(0, "%s succeeded; want an error %s", what, arg.expect_error);
+		printf("# error %s: %s\n", e.name ? e.name : "(none)", e.message ? e.message : "");
+		if (!sd_bus_error_is_set(&e) || !error_expected(e.name))
+			return fail(0, "%s: want error %s", what, arg.expect_error);
+		attach_refused = true;
+		return 0;
+	}
+	if (r < 0)
+		return fail_bus(&e, r, what);
+	r = sd_bus_message_read(reply, "huu", &fd, &d->dev_id, &d->pt_id);
+	if (r < 0)
+		return fail(-r, "%s reply", what);
+	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (d->fd < 0)
+		return fail(errno, "dup of the device fd");
+	printf("# %s: device fd %d, dev_id %u, pt_id %u\n", d->bdf, d->fd, d->dev_id, d->pt_id);
+
+	/* The fd is the device's VFIO cdev. */
+	fd_target(d->fd, target, sizeof(target));
+	snprintf(want, sizeof(want), "/sys/bus/pci/devices/%s/vfio-dev", d->bdf);
+	_cleanup_close_ int dir = open(want, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return fail(errno, "%s: open %s", d->bdf, want);
+	if (strncmp(target, "/dev/vfio/devices/vfio", 22) != 0 ||
+	    faccessat(dir, target + strlen("/dev/vfio/devices/"), F_OK, 0) < 0)
+		return fail(0, "%s: the device fd is '%s', not the cdev listed in %s", d->bdf, target, want);
+
+	if (arg.raw) {
+		if (d->dev_id != 0 || d->pt_id != 0)
+			return fail(0, "raw mode returned dev_id %u, pt_id %u; want 0 and 0", d->dev_id, d->pt_id);
+		struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = iommufd };
+		if (IOCTL(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+			return fail(0, "  (binding the raw cdev of %s ourselves)", d->bdf);
+		struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = ioas_id };
+		if (IOCTL(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) < 0)
+			return fail(0, "  (attaching %s to IOAS %u ourselves)", d->bdf, ioas_id);
+		d->dev_id = bind.out_devid;
+		d->pt_id = at.pt_id;
+		printf("# %s: bound it ourselves: dev_id %u, attached to pt_id %u\n", d->bdf, d->dev_id, d->pt_id);
+	} else {
+		if (d->dev_id == 0)
+			return fail(0, "%s: dev_id 0 from a bound attach", d->bdf);
+		if (d->pt_id != ioas_id)
+			return fail(0, "%s: attached to pt_id %u, not the lease's IOAS %u", d->bdf, d->pt_id, ioas_id);
+	}
+
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	if (IOCTL(d->fd, VFIO_DEVICE_GET_INFO, &info) < 0 ||
+	    IOCTL(d->fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+		return fail(0, "  (on %s)", d->bdf);
+	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI))
+		return fail(0, "%s: device flags %#x lack VFIO_DEVICE_FLAGS_PCI", d->bdf, info.flags);
+	d->cfg_offset = cfg.offset;
+	uint16_t vendor;
+	if (pread(d->fd, &vendor, sizeof(vendor), (off_t)cfg.offset) != sizeof(vendor))
+		return fail(errno, "%s: pread of the vendor id", d->bdf);
+	if (vendor != d->vendor)
+		return fail(0, "%s: config space says vendor %#x, sysfs %#x", d->bdf, vendor, d->vendor);
+	return 0;
+}
+
+/* ---- the steps ---- */
+
+static int step_created(void)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *path;
+	char target[PATH_MAX];
+	int fd, r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+			       "CreateLease", &e, &reply, "a{sv}", 0);
+	if (r < 0)
+		return fail_bus(&e, r, "CreateLease({})");
+	r = sd_bus_message_read(reply, "ohu", &path, &fd, &ioas_id);
+	if (r < 0)
+		return fail(-r, "CreateLease() reply");
+	lease_path = strdup(path);
+	iommufd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (!lease_path || iommufd < 0)
+		return fail(errno, "keeping the reply");
+	printf("# lease %s\n# iommufd %d, ioas_id %u\n", lease_path, iommufd, ioas_id);
+	fflush(stdout);
+
+	fd_target(iommufd, target, sizeof(target));
+	if (strcmp(target, "/dev/iommu") != 0)
+		return fail(0, "the iommufd is '%s', not /dev/iommu", target);
+	if (ioas_id == 0)
+		return fail(0, "IOAS id 0");
+	/* The IOAS id is an IOAS in this iommufd. */
+	struct iommu_iova_range ranges[8];
+	struct iommu_ioas_iova_ranges rq = { .size = sizeof(rq), .ioas_id = ioas_id,
+					     .num_iovas = ELEMENTSOF(ranges),
+					     .allowed_iovas = (uintptr_t)ranges };
+	if (IOCTL(iommufd, IOMMU_IOAS_IOVA_RANGES, &rq) < 0)
+		return fail(0, "  (IOAS %u in the lease's iommufd)", ioas_id);
+	return 0;
+}
+
+static int step_attached(void)
+{
+	for (size_t i = 0; i < arg.n_devs; i++)
+		if (attach_one(&arg.devs[i], i == arg.n_devs - 1) < 0)
+			return -1;
+	print_memlock("after attach");
+	return 0;
+}
+
+static int step_bar0(void)
+{
+	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = VFIO_PCI_BAR0_REGION_INDEX };
+
+	if (IOCTL(PRIMARY->fd, VFIO_DEVICE_GET_REGION_INFO, &reg) < 0)
+		return -1;
+	if (!(reg.flags & VFIO_REGION_INFO_FLAG_MMAP) || reg.size == 0)
+		return fail(0, "BAR0: flags %#x size %llu, not mmappable", reg.flags, (unsigned long long)reg.size);
+	void *p = mmap(NULL, reg.size, PROT_READ | PROT_WRITE, MAP_SHARED, PRIMARY->fd, (off_t)reg.offset);
+	if (p == MAP_FAILED)
+		return fail(errno, "mmap BAR0");
+	bar0 = p;
+	bar0_size = reg.size;
+	if (enable_bus_master(PRIMARY) < 0)
+		return -1;
+	uint32_t ident = edu_read32(EDU_IDENT);
+	if (ident != EDU_IDENT_VALUE)
+		return fail(0, "edu ident %#x, want %#x", ident, EDU_IDENT_VALUE);
+	return edu_liveness(0x12345678);
+}
+
+static int step_mapped(void)
+{
+	void *p = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return fail(errno, "mmap of the DMA buffer");
+	buf = p;
+	memset(buf, 0, BUF_SIZE);
+	struct iommu_ioas_map map = {
+		.size = sizeof(map), .ioas_id = ioas_id,
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+		.user_va = (uintptr_t)buf, .length = BUF_SIZE, .iova = DMA_IOVA,
+	};
+	if (IOCTL(iommufd, IOMMU_IOAS_MAP, &map) < 0)
+		return -1;
+	printf("# mapped %d bytes of our memory at IOVA %#llx in IOAS %u\n", BUF_SIZE,
+	       (unsigned long long)DMA_IOVA, ioas_id);
+	return 0;
+}
+
+static int step_dma_started(void)
+{
+	return edu_round_trip(3, true);
+}
+
+static int step_dma(void)
+{
+	if (edu_dma_wait() < 0)
+		return -1;
+	for (int i = 0; i < DMA_LEN; i++)
+		if (buf[DST_OFF + i] != buf[i])
+			return fail(0, "DMA data differs at byte %d: %#x, want %#x", i, buf[DST_OFF + i], buf[i]);
+	if (buf[DST_OFF + DMA_LEN] != 0)
+		return fail(0, "DMA wrote past its %d bytes", DMA_LEN);
+	return 0;
+}
+
+static int step_reset(void)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	char what[64];
+	int r;
+
+	snprintf(what, sizeof(what), "ResetDevice('%s')", PRIMARY->bdf);
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "ResetDevice",
+			       &e, NULL, "s", PRIMARY->bdf);
+	if (r < 0)
+		return fail_bus(&e, r, what);
+	for (size_t i = 0; i < arg.n_devs; i++) {
+		struct dev *d = &arg.devs[i];
+		struct vfio_device_info info = { .argsz = sizeof(info) };
+		uint16_t vendor = 0;
+		if (IOCTL(d->fd, VFIO_DEVICE_GET_INFO, &info) < 0)
+			return fail(0, "  (%s after the reset)", d->bdf);
+		if (pread(d->fd, &vendor, sizeof(vendor), (off_t)d->cfg_offset) != sizeof(vendor) ||
+		    vendor != d->vendor)
+			return fail(errno, "%s after the reset: vendor id reads %#x", d->bdf, vendor);
+	}
+	if (!is_edu(PRIMARY))
+		return 0;
+	uint32_t ident = edu_read32(EDU_IDENT);
+	if (ident != EDU_IDENT_VALUE)
+		return fail(0, "edu ident after the reset: %#x", ident);
+	return edu_liveness(0x0badcafe);
+}
+
+/* The reset left the device attached to the IOAS with our mapping in place. */
+static int step_dma_after_reset(void)
+{
+	if (enable_bus_master(PRIMARY) < 0)
+		return -1;
+	return edu_round_trip(11, false);
+}
+
+static int step_closed(void)
+{
+	if (bar0)
+		munmap((void *)bar0, bar0_size); /* the mapping holds the device file */
+	bar0 = NULL;
+	for (size_t i = 0; i < arg.n_devs; i++)
+		arg.devs[i].fd = safe_close(arg.devs[i].fd);
+	iommufd = safe_close(iommufd);
+	return 0;
+}
+
+static int step_released(void)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	struct rlimit now = { 0, 0 };
+	int r, listed = 1;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "Release", &e, NULL, "");
+	if (r < 0)
+		return fail_bus(&e, r, "Release()");
+	/* The teardown may finish after the reply: give it 10 s. */
+	for (int i = 0; i < 100; i++) {
+		listed = lease_listed(lease_path);
+		(void)getrlimit(RLIMIT_MEMLOCK, &now);
+		if (listed == 0 && now.rlim_cur == memlock_before.rlim_cur &&
+		    now.rlim_max == memlock_before.rlim_max)
+			break;
+		usleep(100 * 1000);
+	}
+	print_memlock("after release");
+	if (listed != 0)
+		return fail(0, "%s is still listed by ListLeases() 10 s after Release()", lease_path);
+	if (now.rlim_cur != memlock_before.rlim_cur || now.rlim_max != memlock_before.rlim_max)
+		return fail(0, "RLIMIT_MEMLOCK not restored: %llu/%llu, was %llu/%llu before the lease",
+			    (unsigned long long)now.rlim_cur, (unsigned long long)now.rlim_max,
+			    (unsigned long long)memlock_before.rlim_cur,
+			    (unsigned long long)memlock_before.rlim_max);
+	return 0;
+}
+
+/* ---- test hooks ---- */
+
+static void wait_forever(const char *what)
+{
+	printf("# %s\n", what);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+/* The owner process dies; a child keeps only its bus connection alive. */
+static void orphan_bus(void)
+{
+	int keep = sd_bus_get_fd(bus);
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		fail(errno, "fork");
+		exit(EXIT_FAILURE);
+	}
+	if (pid == 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != keep)
+				close(fd);
+		for (;;)
+			pause();
+	}
+	printf("# orphan %d keeps the bus connection of owner %d\n", (int)pid, (int)getpid());
+	fflush(stdout);
+	raise(SIGKILL);
+}
+
+static const struct step {
+	const char *name; /* for --crash-at */
+	const char *desc;
+	int (*run)(void);
+	bool edu_only;
+} steps[] = {
+	{ "created", "CreateLease({}) returns a lease, an iommufd and an IOAS of that iommufd", step_created, false },
+	{ "attached", "AttachDevice() returns each device's VFIO cdev attached to the lease's IOAS", step_attached, false },
+	{ "bar0", "BAR0 is mmapped through the device fd and edu answers", step_bar0, true },
+	{ "mapped", "our own buffer is mapped into the lease's IOAS with IOMMU_IOAS_MAP", step_mapped, false },
+	{ "dma-started", "edu DMA RAM->device done through the IOAS and device->RAM started", step_dma_started, true },
+	{ "dma", "the DMA completes and the data that came back is right", step_dma, true },
+	{ "reset", "ResetDevice() returns and the device answers after it", step_reset, false },
+	{ "dma-after-reset", "after the reset the IOAS mapping still carries an edu DMA round trip", step_dma_after_reset, true },
+	{ "before-release", "the client unmaps BAR0 and closes its device fds and iommufd", step_closed, false },
+	{ "released", "Release() ends the lease and RLIMIT_MEMLOCK is back to what it was", step_released, false },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: lease-client --device BDF [--device BDF...] [--raw] [--crash-at STEP] [--hold]\n"
+		   "                    [--drop-bus [--keep-fds]] [--orphan-bus] [--expect-error NAME[,NAME...]]\n"
+		   "STEP:");
+	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+		fprintf(f, " %s", steps[i].name);
+	fputc('\n', f);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	enum { OPT_RAW = 0x100, OPT_HOLD, OPT_DROP_BUS, OPT_KEEP_FDS, OPT_ORPHAN_BUS, OPT_EXPECT_ERROR };
+	static const struct option options[] = {
+		{ "device", required_argument, NULL, 'd' },
+		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "crash-at", required_argument, NULL, 'c' },
+		{ "hold", no_argument, NULL, OPT_HOLD },
+		{ "drop-bus", no_argument, NULL, OPT_DROP_BUS },
+		{ "keep-fds", no_argument, NULL, OPT_KEEP_FDS },
+		{ "orphan-bus", no_argument, NULL, OPT_ORPHAN_BUS },
+		{ "expect-error", required_argument, NULL, OPT_EXPECT_ERROR },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:c:h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'd':
+			if (arg.n_devs == MAX_DEVICES) {
+				fprintf(stderr, "lease-client: at most %d devices\n", MAX_DEVICES);
+				return -1;
+			}
+			arg.devs[arg.n_devs++] = (struct dev){ .bdf = optarg, .fd = -1 };
+			break;
+		case 'c':
+			arg.crash_at = optarg;
+			break;
+		case OPT_RAW: arg.raw = true; break;
+		case OPT_HOLD: arg.hold = true; break;
+		case OPT_DROP_BUS: arg.drop_bus = true; break;
+		case OPT_KEEP_FDS: arg.keep_fds = true; break;
+		case OPT_ORPHAN_BUS: arg.orphan_bus = true; break;
+		case OPT_EXPECT_ERROR: arg.expect_error = optarg; break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc || arg.n_devs == 0) {
+		usage(stderr);
+		return -1;
+	}
+	if (arg.crash_at) {
+		bool known = false;
+		for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+			known = known || strcmp(steps[i].name, arg.crash_at) == 0;
+		if (!known) {
+			fprintf(stderr, "lease-client: unknown step '%s'\n", arg.crash_at);
+			usage(stderr);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < arg.n_devs; i++) {
+		arg.devs[i].vendor = (unsigned)pci_attr(arg.devs[i].bdf, "vendor");
+		arg.devs[i].device = (unsigned)pci_attr(arg.devs[i].bdf, "device");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t n = ELEMENTSOF(steps), i, tap = 0;
+	int r;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (parse_args(argc, argv) < 0)
+		return 2;
+	printf("# pid %d uid %u: lease-client", (int)getpid(), (unsigned)getuid());
+	for (int a = 1; a < argc; a++)
+		printf(" %s", argv[a]);
+	putchar('\n');
+	(void)getrlimit(RLIMIT_MEMLOCK, &memlock_before);
+	print_memlock("before the lease");
+
+	r = sd_bus_open_system(&bus);
+	if (r < 0) {
+		fail(-r, "connecting to the system bus");
+		printf("not ok 1 - connected to the system bus\n1..1\n");
+		return EXIT_FAILURE;
+	}
+
+	for (i = 0; i < n; i++) {
+		const struct step *s = &steps[i];
+		bool skip = (s->edu_only && !is_edu(PRIMARY)) ||
+			    (attach_refused && strcmp(s->name, "released") != 0);
+		struct timespec t0, t1;
+
+		tap++;
+		if (skip) {
+			printf("ok %zu - %s: %s # SKIP %s\n", tap, s->name, s->desc,
+			       attach_refused ? "the attach was refused as expected" : "not an edu device");
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		r = s->run();
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (strcmp(s->name, "attached") == 0 && arg.expect_error && r == 0)
+			printf("ok %zu - attached: AttachDevice('%s') fails with %s (%.0f ms)\n", tap,
+			       arg.devs[arg.n_devs - 1].bdf, arg.expect_error,
+			       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+		else
+			printf("%s %zu - %s: %s (%.0f ms)\n", r < 0 ? "not ok" : "ok", tap, s->name, s->desc,
+			       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+		if (r < 0)
+			break;
+		fflush(stdout);
+		if (arg.crash_at && strcmp(arg.crash_at, s->name) == 0) {
+			printf("# crashing after %s\n", s->name);
+			fflush(stdout);
+			raise(SIGKILL);
+		}
+		if (strcmp(s->name, "attached") == 0 && !attach_refused) {
+			if (arg.hold)
+				wait_forever("holding");
+			if (arg.drop_bus || arg.orphan_bus) {
+				if (!arg.keep_fds)
+					step_closed();
+				if (arg.orphan_bus)
+					orphan_bus();
+				bus = sd_bus_flush_close_unref(bus);
+				wait_forever("left the bus");
+			}
+		}
+	}
+	printf("1..%zu\n", tap);
+	bus = sd_bus_flush_close_unref(bus);
+	return i == n ? EXIT_SUCCESS : EXIT_FAILURE;
+}

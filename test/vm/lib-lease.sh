@@ -1,0 +1,234 @@
+# Shared by the VM-tier lease tests (test-lease, test-lease-crash,
+# test-lease-groups): test/vm/lib.sh and the bus tier's call helpers, plus
+# running test/vm/lease-client as an unprivileged user and waiting for the
+# daemon to settle.  Source it; it cleans up after itself on exit.
+. "$CCDEVD_SOURCE/test/vm/lib.sh"
+. "$CCDEVD_SOURCE/test/bus/lib-call.sh"
+
+client=${CCDEVD_LEASE_CLIENT:-$CCDEVD_BUILD/test/vm/lease-client}
+E=org.ccdevd1.Error
+L=org.ccdevd1.Lease
+client_pids=()
+
+cleanup_lease() {
+	local p
+	for p in "${client_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	stop_monitor
+	cleanup_bus
+}
+trap cleanup_lease EXIT
+
+modprobe -a vfio-pci iommufd
+
+# Users 1000-1002 act as VMMs.  dbus-daemon refuses a connection from a uid
+# that has no passwd entry, so give them one: /etc is the guest's tmpfs
+# overlay, the host's files are not touched.
+if [ "$(hostname)" != ccdevd-vm ]; then
+	echo "Bail out! lease tests run only in the VM guest (test/vm/run)"
+	exit 1
+fi
+for u in 1000 1001 1002; do
+	getent group "$u" >/dev/null || echo "ccdevd-test$u:x:$u:" >>/etc/group
+	getent passwd "$u" >/dev/null || echo "ccdevd-test$u:x:$u:$u::/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+done
+
+# as UID COMMAND...: COMMAND with uid and gid UID and no supplementary groups.
+as() {
+	local u=$1
+	shift
+	setpriv --reuid "$u" --regid "$u" --clear-groups "$@"
+}
+
+# show FILE: a file's lines as TAP comments.
+show() { sed 's/^/#   /' "$1"; }
+
+# client_run NAME UID ARGS...: lease-client ARGS as UID, to its end.  Output
+# in $tmp/NAME.out, exit status in $client_rc.
+client_run() {
+	local name=$1 u=$2
+	shift 2
+	client_rc=0
+	as "$u" "$client" "$@" >"$tmp/$name.out" 2>&1 || client_rc=$?
+}
+
+# client_passes NAME: the run NAME exited 0 (else its output is shown).
+client_passes() {
+	[ "$client_rc" = 0 ] && return 0
+	echo "# lease-client ($1) exited $client_rc:"
+	show "$tmp/$1.out"
+	return 1
+}
+
+# client_start NAME UID MARKER ARGS...: lease-client ARGS as UID in the
+# background ($client_pid) until it prints "# MARKER" (30 s at most).
+client_start() {
+	local name=$1 u=$2 marker=$3
+	shift 3
+	# setpriv itself, not the function "as": $! must be the client's pid.
+	setpriv --reuid "$u" --regid "$u" --clear-groups "$client" "$@" >"$tmp/$name.out" 2>&1 &
+	client_pid=$!
+	client_pids+=("$client_pid")
+	for _ in $(seq 300); do
+		grep -q "^# $marker" "$tmp/$name.out" && return 0
+		kill -0 "$client_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# lease-client ($name) did not get to '$marker':"
+	show "$tmp/$name.out"
+	return 1
+}
+
+# client_kill PID: SIGKILL and reap.
+client_kill() {
+	kill -9 "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
+# lease_of NAME: the lease path a client run printed.
+lease_of() { sed -n 's/^# lease //p' "$tmp/$1.out" | head -n1; }
+ioas_of() { sed -n 's/^# iommufd [0-9]*, ioas_id //p' "$tmp/$1.out" | head -n1; }
+
+# error_of NAME: the "NAME: message" of the D-Bus error a client expected.
+error_of() { sed -n 's/^# error //p' "$tmp/$1.out" | head -n1; }
+
+# wait_is SECONDS EXPECTED COMMAND...: COMMAND prints exactly EXPECTED within
+# SECONDS (else both are shown).
+wait_is() {
+	local limit=$1 want=$2 got end
+	shift 2
+	end=$((SECONDS + limit))
+	while :; do
+		got=$("$@" 2>&1) || true
+		[ "$got" = "$want" ] && return 0
+		[ $SECONDS -lt $end ] || break
+		sleep 0.2
+	done
+	echo "# $* (waited ${limit}s)"
+	echo "#   expected: $want"
+	echo "#   got:      $got"
+	return 1
+}
+
+# wait_match SECONDS REGEX COMMAND...: COMMAND's output matches the extended
+# regular expression REGEX within SECONDS (else it is shown).
+wait_match() {
+	local limit=$1 re=$2 got end
+	shift 2
+	end=$((SECONDS + limit))
+	while :; do
+		got=$("$@" 2>&1) || true
+		grep -qE -- "$re" <<<"$got" && return 0
+		[ $SECONDS -lt $end ] || break
+		sleep 0.2
+	done
+	echo "# $* (waited ${limit}s)"
+	echo "#   expected to match: /$re/"
+	echo "#   got:               $got"
+	return 1
+}
+
+# dev_props DEVICE PROPERTY...: several Device properties on one line.
+dev_props() {
+	local dev=$1
+	shift
+	echo $(busctl --system get-property org.ccdevd1 "$(dev_path "$dev")" org.ccdevd1.Device "$@")
+}
+
+lease_count() { prop /org/ccdevd1 org.ccdevd1.Manager LeaseCount; }
+list_leases() { busctl --system call org.ccdevd1 /org/ccdevd1 org.ccdevd1.Manager ListLeases; }
+# lease_objects: the number of lease objects on the bus.
+lease_objects() { busctl --system --list tree org.ccdevd1 | grep -c "^/org/ccdevd1/lease/" || true; }
+sysfs_driver() {
+	local l
+	l=$(readlink "/sys/bus/pci/devices/$1/driver") || { echo ""; return 0; }
+	basename "$l"
+}
+daemon_fds() { fd_count "$daemon_pid"; }
+
+# released_reason PATH: the reason of the LeaseReleased signal for PATH.
+released_reason() {
+	signals LeaseReleased | grep -F "object path \"$1\"" | sed -n 's/.*| string "\(.*\)"$/\1/p' | head -n1
+}
+
+# wait_released PATH REASON_REGEX: a LeaseReleased for PATH with a reason
+# matching the extended regular expression arrives within 15 s.
+wait_released() {
+	local path=$1 re=$2 got=
+	for _ in $(seq 75); do
+		sync_monitor >/dev/null || true
+		got=$(released_reason "$path")
+		[ -n "$got" ] && break
+		sleep 0.2
+	done
+	grep -qE "^($re)\$" <<<"$got" && return 0
+	echo "# LeaseReleased for $path: expected a reason matching /^($re)\$/, got '${got:-no signal}'"
+	signals LeaseReleased | sed 's/^/#   /'
+	return 1
+}
+
+# state_changes PATH [LINE]: the values a device's State took in
+# PropertiesChanged signals so far (after line LINE of the monitor's output),
+# in order, space-separated.
+state_changes() {
+	sync_monitor >/dev/null || true
+	tail -n +$((${2:-0} + 1)) "$tmp/monitor" | awk -v p="path=$1;" '
+		/^[a-z]/ { inblock = (index($0, p) > 0 && $0 ~ /member=PropertiesChanged/); want = 0; next }
+		inblock && /^ *string "State"$/ { want = 1; next }
+		inblock && want && /variant/ { sub(/.*string "/, ""); sub(/"$/, ""); printf "%s ", $0; want = 0 }
+	' | sed 's/ $//'
+}
+
+# monitor_mark: the monitor's current line count, for state_changes.
+monitor_mark() {
+	sync_monitor >/dev/null || true
+	wc -l <"$tmp/monitor"
+}
+
+# never_quarantined MARK BDF...: no device went through "quarantined" in the
+# State changes since MARK.
+never_quarantined() {
+	local mark=$1 d rc=0 changes
+	shift
+	for d in "$@"; do
+		changes=$(state_changes "$(dev_path "$d")" "$mark")
+		if grep -qw quarantined <<<"$changes"; then
+			echo "# $d: State went $changes"
+			rc=1
+		fi
+	done
+	[ $rc = 0 ] || grep -h "quarantin\|Quarantin" "$tmp/ccdevd.log" | sed 's/^/#   daemon: /'
+	return $rc
+}
+
+# gfails_with NAME REGEX UID PATH IFACE.METHOD ARGS...: a gdbus call (which,
+# unlike dbus-send, can pass an a{sv}) as UID fails with the D-Bus error
+# NAME and a message matching REGEX.
+gfails_with() {
+	local want=$1 re=$2 u=$3 path=$4 method=$5 out rc=0 got msg
+	shift 5
+	out=$(as "$u" gdbus call --system --dest org.ccdevd1 --object-path "$path" --method "$method" "$@" 2>&1) || rc=$?
+	got=$(sed -n '1s/^Error: GDBus\.Error:\([^ :]*\): .*/\1/p' <<<"$out")
+	msg=$(sed '1s/^Error: GDBus\.Error:[^ :]*: //' <<<"$out")
+	if [ "$rc" != 0 ] && [ "$got" = "$want" ] && grep -qE -- "$re" <<<"$msg"; then
+		return 0
+	fi
+	echo "# gdbus call (uid $u) $path $method $*"
+	echo "#   expected: exit != 0, error $want, message matching /$re/"
+	echo "#   got: exit $rc, error '${got:-none}', output:"
+	sed 's/^/#     /' <<<"$out"
+	return 1
+}
+
+# settled DEVICE STATE: the daemon is back at rest after a lease on DEVICE:
+# no lease counted, listed or on the bus, the device in STATE with no lease,
+# and the daemon's fds back to $baseline_fds (15 s at most).
+settled() {
+	local dev=$1 state=$2 rc=0
+	wait_is 15 "u 0" lease_count || rc=1
+	wait_is 5 "a(ouusu) 0" list_leases || rc=1
+	wait_is 5 0 lease_objects || rc=1
+	wait_is 15 "s \"$state\"" dev_prop "$dev" State || rc=1
+	wait_is 5 'o "/"' dev_prop "$dev" Lease || rc=1
+	wait_is 5 "$baseline_fds" daemon_fds || { ls -l "/proc/$daemon_pid/fd" | sed 's/^/#   /'; rc=1; }
+	return $rc
+}
