@@ -11,7 +11,8 @@
  * never change layout).  A declaration is guarded by its ioctl macro: a header
  * new enough to define the ioctl also defines its struct and flags, so the two
  * can never be mixed.  test/unit/uapi-abi checks every layout and number here
- * against a current kernel's headers.
+ * against a current kernel's headers, compiling with CCDEVD_UAPI_KERNEL_ONLY
+ * so that none of our own declarations can stand in for a missing one.
  */
 
 #include <linux/types.h>
@@ -21,6 +22,8 @@
 #if __has_include(<linux/iommufd.h>)
 #include <linux/iommufd.h>
 #endif
+
+#ifndef CCDEVD_UAPI_KERNEL_ONLY
 
 /* ---- iommufd (/dev/iommu), since 6.2; MAP_FILE since 6.13 ---- */
 
@@ -125,10 +128,6 @@ struct iommu_ioas_map_file {
 
 /* ---- VFIO device cdev (/dev/vfio/devices/vfioN), since 6.6 ---- */
 
-#ifndef VFIO_DEVICE_FLAGS_CDEV
-#define VFIO_DEVICE_FLAGS_CDEV (1 << 9)
-#endif
-
 #ifndef VFIO_DEVICE_BIND_IOMMUFD
 struct vfio_device_bind_iommufd {
 	__u32 argsz;
@@ -192,3 +191,5 @@ struct vfio_device_feature_dma_buf {
 #define KVM_DEV_VFIO_FILE_ADD 1
 #define KVM_DEV_VFIO_FILE_DEL 2
 #endif
+
+#endif /* CCDEVD_UAPI_KERNEL_ONLY */

@@ -350,7 +350,9 @@ static void lease_unlink(struct lease *l, struct lease_device *ld)
 		}
 }
 
-void lease_detach(struct lease_device *ld, const char *reason)
+/* Steps 1-4 of the teardown for one device, which leaves the lease; returns
+ * the device still to be settled (NULL when it left the bus). */
+static struct device *lease_release_kernel(struct lease_device *ld, const char *reason)
 {
 	struct lease *l = ld->lease;
 	struct device *d = ld->device;
@@ -359,12 +361,22 @@ void lease_detach(struct lease_device *ld, const char *reason)
 	if (l->state == LEASE_ACTIVE)
 		manager_lease_changed(l->manager, l, "Devices");
 	if (d)
-		teardown_device(l->manager, d, ld->fd, ld->kvm_fd, reason);
+		teardown_release_kernel(l->manager, d, ld->fd, ld->kvm_fd, reason);
 	else {
 		safe_close(ld->fd);
 		safe_close(ld->kvm_fd);
 	}
 	free(ld);
+	return d;
+}
+
+void lease_detach(struct lease_device *ld, const char *reason)
+{
+	struct manager *m = ld->lease->manager;
+	struct device *d = lease_release_kernel(ld, reason);
+
+	if (d)
+		teardown_settle(m, d);
 }
 
 void lease_device_gone(struct lease_device *ld)
@@ -390,8 +402,8 @@ int lease_reset(struct lease_device *ld, char **ret_why)
 	} else {
 		r = vfio_hot_reset(ld->fd);
 		if (r == -EPERM)
-			return why(ret_why, "%s has no function reset and a hot reset needs every device of its "
-					    "reset set attached to this lease", ld->name), r;
+			return why(ret_why, "%s has no function reset, and a hot reset is refused while a device "
+					    "of its reset set is open through another iommufd", ld->name), r;
 		if (r < 0)
 			return why(ret_why, "VFIO_DEVICE_PCI_HOT_RESET failed: %s", strerror(-r)), r;
 	}
@@ -412,13 +424,20 @@ void lease_end(struct lease *l, const char *reason)
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "release" },
 		 "Lease %u ending: %s.", l->id, reason);
 
-	/* Devices in reverse attach order. */
+	/* Devices in reverse attach order, all of them through detach, reset
+	 * and close before any is settled (see teardown_settle()). */
+	unsigned n = lease_device_count(l), k = 0;
+	struct device *released[n ? n : 1];
 	while (l->devices) {
 		struct lease_device *last = l->devices;
 		while (last->next)
 			last = last->next;
-		lease_detach(last, reason);
+		struct device *d = lease_release_kernel(last, reason);
+		if (d)
+			released[k++] = d;
 	}
+	for (unsigned i = 0; i < k; i++)
+		teardown_settle(m, released[i]);
 	r = iommufd_destroy(l->iommufd, l->ioas_id);
 	if (r < 0)
 		log_warning_errno(r, "Lease %u: destroying IOAS %u failed: %m", l->id, l->ioas_id);

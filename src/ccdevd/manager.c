@@ -106,12 +106,19 @@ void manager_device_changed(struct manager *m, struct device *d, unsigned change
 
 void manager_device_released(struct manager *m, struct device *d)
 {
+	struct bdf address = d->address;
+
 	d->retry_source = sd_event_source_disable_unref(d->retry_source);
+	/* Read the driver link first, so the state the release ends in is
+	 * derived from where the device is now, not from the last uevent. */
+	(void)inventory_refresh(m->inventory, d);
+	d = inventory_find(m->inventory, &address);
+	if (!d)
+		return;
 	manager_device_changed(m, d, device_end_release(d));
 	log_dev(LOG_INFO, 0, d->name, "teardown", "Teardown finished: %s.", device_state_to_string(d->state));
 	/* A reload may have stopped managing it while it was leased. */
 	manager_apply_rule(m, d, true);
-	(void)inventory_refresh(m->inventory, d);
 }
 
 void manager_feature_found(struct manager *m, enum kernel_feature f)

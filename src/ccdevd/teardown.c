@@ -82,6 +82,11 @@ static int device_is_held(const struct device *d)
 	r = vfio_bind_iommufd(fd, iommufd, &dev_id);
 	if (r == -EINVAL)
 		return 1;
+	/* EPERM: the kernel checked this device's own files first (EINVAL
+	 * above) and then refused the IOMMU group, because a sibling is on a
+	 * host driver or bound elsewhere.  This device is not held. */
+	if (r == -EPERM)
+		return 0;
 	return r < 0 ? r : 0;
 }
 
@@ -141,10 +146,15 @@ static int settle(struct manager *m, struct device *d)
 	return 0;
 }
 
-void teardown_device(struct manager *m, struct device *d, int device_fd, int kvm_fd, const char *reason)
+void teardown_release_kernel(struct manager *m, struct device *d, int device_fd, int kvm_fd,
+			     const char *reason)
 {
 	log_dev(LOG_INFO, 0, d->name, "teardown", "Teardown started: %s.", reason);
 	manager_device_changed(m, d, device_begin_release(d, reason));
 	release_kernel_objects(d, device_fd, kvm_fd);
+}
+
+void teardown_settle(struct manager *m, struct device *d)
+{
 	(void)settle(m, d);
 }

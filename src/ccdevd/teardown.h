@@ -23,5 +23,12 @@
 struct manager;
 struct device;
 
-/* Takes ownership of device_fd and kvm_fd (either may be -1). */
-void teardown_device(struct manager *m, struct device *d, int device_fd, int kvm_fd, const char *reason);
+/* Steps 1-4.  Takes ownership of device_fd and kvm_fd (either may be -1). */
+void teardown_release_kernel(struct manager *m, struct device *d, int device_fd, int kvm_fd,
+			     const char *reason);
+
+/* Steps 5-6.  When a lease holds several devices of one IOMMU group or reset
+ * set, every one of them goes through steps 1-4 before any is settled: a
+ * member back on its host driver would make the others' resets and the
+ * held-probe fail. */
+void teardown_settle(struct manager *m, struct device *d);

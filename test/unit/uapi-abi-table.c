@@ -71,7 +71,6 @@ int main(void)
 	OFF(iommu_option, object_id);
 	OFF(iommu_option, val64);
 
-	V(VFIO_DEVICE_FLAGS_CDEV);
 	V(VFIO_DEVICE_BIND_IOMMUFD);
 	OFF(vfio_device_bind_iommufd, flags);
 	OFF(vfio_device_bind_iommufd, iommufd);
