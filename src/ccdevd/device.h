@@ -68,6 +68,9 @@ struct device {
 	/* While a quarantined teardown waits: its retry timer and manager. */
 	sd_event_source *retry_source;
 	struct manager *manager;
+	/* While its host driver is being restored in a child process. */
+	sd_event_source *restore_source;
+	sd_event_source *restore_slow_source;
 	enum device_state state;
 };
 

@@ -317,6 +317,7 @@ static int manager_watch_signals(struct manager *m)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD); /* sd_event_add_child (teardown's restore) */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
 	if (r >= 0)

@@ -2,6 +2,11 @@
 #include "teardown.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +22,7 @@
 #include "manager.h"
 
 #define RETRY_USEC (1000 * 1000)
+#define RESTORE_WAIT_MSEC 2000
 
 static void step_log(const struct device *d, const char *step, int r, const char *what)
 {
@@ -117,6 +123,94 @@ static void quarantine(struct manager *m, struct device *d, const char *why)
 }
 
 /* Steps 5-6. */
+/*
+ * Restoring the host driver starts by unbinding vfio-pci, and that blocks in
+ * the kernel for as long as anyone keeps the device's cdev open.  A file that
+ * was opened but never bound (raw mode, handed on) is invisible to
+ * device_is_held(), so the sysfs writes run in a child process: the daemon
+ * stays responsive and says what it waits for.
+ */
+static void restore_finished(struct manager *m, struct device *d, const siginfo_t *si)
+{
+	char now[64] = "";
+	_cleanup_free_ char *why = NULL;
+
+	d->restore_source = sd_event_source_disable_unref(d->restore_source);
+	d->restore_slow_source = sd_event_source_disable_unref(d->restore_slow_source);
+	if (si->si_code == CLD_EXITED && si->si_status == 0) {
+		step_log(d, "driver", 0, "host driver restored and verified");
+		manager_device_released(m, d);
+		return;
+	}
+	(void)sysfs_read_driver(d->syspath, now, sizeof now);
+	if (asprintf(&why, "restoring host driver '%s' failed (driver now '%s')",
+		     d->original_driver[0] ? d->original_driver : "(none)", now) < 0)
+		why = NULL;
+	quarantine(m, d, why ? why : "restoring the host driver failed");
+}
+
+static int on_restore_exited(sd_event_source *s, const siginfo_t *si, void *userdata)
+{
+	struct device *d = userdata;
+
+	restore_finished(d->manager, d, si);
+	return 0;
+}
+
+static int on_restore_slow(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct device *d = userdata;
+	const char *why = "vfio-pci is waiting for the device to be closed: a process still has it open "
+			  "(perhaps handed on without binding it); released once that process closes it or exits";
+
+	d->restore_slow_source = sd_event_source_disable_unref(d->restore_slow_source);
+	log_dev(LOG_WARNING, 0, d->name, "driver", "Teardown driver: %s.", why);
+	manager_device_changed(d->manager, d, device_begin_release(d, why));
+	return 0;
+}
+
+static int restore_in_child(struct manager *m, struct device *d)
+{
+	pid_t pid;
+	int r;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* Only sysfs writes and reads here, nothing of the parent's loop. */
+		_cleanup_free_ char *why = NULL;
+		int k = claim_restore(d, &why);
+		if (k < 0)
+			log_dev(LOG_ERR, k, d->name, "driver", "%s", why ? why : "restore failed");
+		_exit(k < 0 ? 1 : 0);
+	}
+	d->manager = m;
+
+	/* The usual restore takes a fraction of a second: wait for it here, so
+	 * that a Release answers with the device back on its driver. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	siginfo_t si = {};
+	if (pidfd >= 0 && poll(&p, 1, RESTORE_WAIT_MSEC) == 1 &&
+	    waitid(P_PID, (id_t)pid, &si, WEXITED) == 0) {
+		restore_finished(m, d, &si);
+		return 0;
+	}
+
+	r = sd_event_add_child(m->event, &d->restore_source, pid, WEXITED, on_restore_exited, d);
+	if (r < 0) {
+		/* Cannot watch it: wait for it here rather than lose it. */
+		log_dev(LOG_WARNING, r, d->name, "driver", "Cannot watch the restore (%m); waiting for it.");
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED) == 0)
+			restore_finished(m, d, &si);
+		return 0;
+	}
+	(void)sd_event_add_time_relative(m->event, &d->restore_slow_source, CLOCK_MONOTONIC, RETRY_USEC, 0,
+					 on_restore_slow, d);
+	return 0;
+}
+
 static int settle(struct manager *m, struct device *d)
 {
 	_cleanup_free_ char *why = NULL;
@@ -133,6 +227,12 @@ static int settle(struct manager *m, struct device *d)
 		log_dev(LOG_WARNING, r, d->name, "settle", "Cannot tell whether the device is still held: %m");
 
 	if (policy == RELEASE_RESTORE_DRIVER) {
+		if (d->restore_source)
+			return 0; /* already under way */
+		r = restore_in_child(m, d);
+		if (r >= 0)
+			return 0; /* on_restore_exited() goes on */
+		log_dev(LOG_WARNING, r, d->name, "driver", "Cannot restore in a child process (%m); restoring here.");
 		r = claim_restore(d, &why);
 		if (r < 0) {
 			quarantine(m, d, why ? why : "restoring the host driver failed");
