@@ -16,13 +16,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,20 +28,11 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "edu.h"
 #include "kernel-uapi.h"
+#include "vmtest.h"
 
-#define PCI_DEVICES "/sys/bus/pci/devices"
-#define BUF_SIZE (64 * 1024)
-#define DMA_IOVA 0x100000ULL   /* edu reaches only 28-bit addresses */
 #define DMABUF_IOVA 0x8000000ULL
-#define DMA_LEN 4000           /* QEMU 7.2 edu dies on a 4096-byte transfer */
-#define DST_OFF 0x8000
-#define EDU_BUF 0x40000        /* edu's internal buffer in its DMA space */
-
-/* edu registers (QEMU docs/specs/edu.rst) */
-enum { EDU_IDENT = 0x00, EDU_LIVE = 0x04, EDU_SRC = 0x80, EDU_DST = 0x88,
-       EDU_CNT = 0x90, EDU_CMD = 0x98 };
-enum { EDU_CMD_RUN = 1, EDU_CMD_TO_RAM = 2 };
 
 struct dev {
 	const char *name;
@@ -69,32 +58,6 @@ static volatile uint8_t *bar0;
 static uint64_t bar0_size;
 static uint8_t *buf;
 
-/* Diagnostics are TAP comments.  Every failure path prints one and returns
- * -1; a non-zero err appends ": <strerror> (errno N)". */
-static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("# ", stdout);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (err)
-		printf(": %s (errno %d)", strerror(err), err);
-	putchar('\n');
-	return -1;
-}
-
-/* ioctl() that names the request and the errno on failure. */
-#define IOCTL(fd, req, arg) do_ioctl((fd), (req), (arg), #req)
-static int do_ioctl(int fd, unsigned long req, void *arg, const char *name)
-{
-	int r = ioctl(fd, req, arg);
-	if (r < 0)
-		return fail(errno, "%s failed", name);
-	return r;
-}
-
 static int sysfs_write(const char *path, const char *value)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -103,19 +66,6 @@ static int sysfs_write(const char *path, const char *value)
 	if (write(fd, value, strlen(value)) < 0)
 		return fail(errno, "write '%.*s' to %s", (int)strcspn(value, "\n"), value, path);
 	return 0;
-}
-
-/* A sysfs attribute of a PCI device read as a hex number; ~0 if unreadable. */
-static unsigned long pci_attr(const char *bdf, const char *attr)
-{
-	char path[PATH_MAX], val[32];
-	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, attr);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, val, sizeof(val) - 1);
-	if (n <= 0)
-		return ~0UL;
-	val[n] = '\0';
-	return strtoul(val, NULL, 16);
 }
 
 /* The bound driver's name, or "" when the device has none. */
@@ -185,44 +135,9 @@ static int find_device(struct dev *d)
 	return 0;
 }
 
-static uint32_t edu_read32(unsigned reg) { return *(volatile uint32_t *)(bar0 + reg); }
-static void edu_write32(unsigned reg, uint32_t v) { *(volatile uint32_t *)(bar0 + reg) = v; }
-static void edu_write64(unsigned reg, uint64_t v) { *(volatile uint64_t *)(bar0 + reg) = v; }
-
-static int edu_liveness(uint32_t v)
-{
-	edu_write32(EDU_LIVE, v);
-	uint32_t got = edu_read32(EDU_LIVE);
-	if (got != (uint32_t)~v)
-		return fail(0, "edu liveness: wrote %#x, read %#x, want %#x", v, got, ~v);
-	return 0;
-}
-
-/* Start one edu DMA and wait (5 s at most) for the engine to go idle. */
-static int edu_dma(uint64_t src, uint64_t dst, uint64_t cnt, uint64_t cmd)
-{
-	edu_write64(EDU_SRC, src);
-	edu_write64(EDU_DST, dst);
-	edu_write64(EDU_CNT, cnt);
-	edu_write64(EDU_CMD, cmd | EDU_CMD_RUN);
-	for (int i = 0; i < 5000; i++) {
-		if (!(edu_read32(EDU_CMD) & EDU_CMD_RUN)) {
-			__asm__ volatile("" ::: "memory"); /* the device wrote buf */
-			return 0;
-		}
-		usleep(1000);
-	}
-	return fail(0, "edu DMA %#" PRIx64 " -> %#" PRIx64 " did not finish in 5 s", src, dst);
-}
-
 static int ioas_map_buf(void)
 {
-	struct iommu_ioas_map map = {
-		.size = sizeof(map), .ioas_id = ioas_id,
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-		.user_va = (uintptr_t)buf, .length = BUF_SIZE, .iova = DMA_IOVA,
-	};
-	return IOCTL(iommufd, IOMMU_IOAS_MAP, &map);
+	return ioas_map(iommufd, ioas_id, buf, BUF_SIZE, DMA_IOVA);
 }
 
 static int ioas_unmap(uint64_t iova, uint64_t length)
@@ -314,31 +229,16 @@ static int step_iommufd(void)
 static int step_info_mmap(void)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = VFIO_PCI_BAR0_REGION_INDEX };
 	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
-	uint16_t cmd;
 
 	if (IOCTL(EDU->fd, VFIO_DEVICE_GET_INFO, &info) < 0)
 		return -1;
 	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) || !(info.flags & VFIO_DEVICE_FLAGS_RESET))
 		return fail(0, "edu device flags %#x lack PCI and/or RESET", info.flags);
-	if (IOCTL(EDU->fd, VFIO_DEVICE_GET_REGION_INFO, &reg) < 0 ||
-	    IOCTL(EDU->fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+	if (IOCTL(EDU->fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0 ||
+	    vfio_enable_bus_master(EDU->fd, cfg.offset, NULL) < 0 ||
+	    vfio_mmap_bar0(EDU->fd, "edu BAR0", &bar0, &bar0_size) < 0)
 		return -1;
-	if (!(reg.flags & VFIO_REGION_INFO_FLAG_MMAP) || reg.size == 0)
-		return fail(0, "edu BAR0: flags %#x size %llu, not mmappable", reg.flags,
-			    (unsigned long long)reg.size);
-	/* Memory decoding and bus mastering on, through the config region. */
-	if (pread(EDU->fd, &cmd, sizeof(cmd), cfg.offset + 0x04) != sizeof(cmd))
-		return fail(errno, "pread PCI_COMMAND");
-	cmd |= 0x2 | 0x4;
-	if (pwrite(EDU->fd, &cmd, sizeof(cmd), cfg.offset + 0x04) != sizeof(cmd))
-		return fail(errno, "pwrite PCI_COMMAND");
-	void *p = mmap(NULL, reg.size, PROT_READ | PROT_WRITE, MAP_SHARED, EDU->fd, reg.offset);
-	if (p == MAP_FAILED)
-		return fail(errno, "mmap edu BAR0");
-	bar0 = p;
-	bar0_size = reg.size;
 	printf("# edu: %u regions, %u irqs, BAR0 %" PRIu64 " bytes\n", info.num_regions,
 	       info.num_irqs, bar0_size);
 	return 0;
@@ -346,10 +246,10 @@ static int step_info_mmap(void)
 
 static int step_edu_regs(void)
 {
-	uint32_t ident = edu_read32(EDU_IDENT);
-	if (ident != 0x010000ed)
+	uint32_t ident = edu_read32(bar0, EDU_IDENT);
+	if (ident != EDU_IDENT_VALUE)
 		return fail(0, "edu ident %#x, want 0x010000ed", ident);
-	return edu_liveness(0x12345678) < 0 || edu_liveness(0xcafe0001) < 0 ? -1 : 0;
+	return edu_liveness(bar0, 0x12345678) < 0 || edu_liveness(bar0, 0xcafe0001) < 0 ? -1 : 0;
 }
 
 static int step_dma(void)
@@ -361,20 +261,13 @@ static int step_dma(void)
 	memset(buf, 0, BUF_SIZE);
 	if (ioas_map_buf() < 0)
 		return -1;
-	for (int i = 0; i < DMA_LEN; i++)
-		buf[i] = (uint8_t)(i * 7 + 3);
-	if (edu_dma(DMA_IOVA, EDU_BUF, DMA_LEN, 0) < 0)
+	dma_fill_pattern(buf, 3);
+	if (edu_dma(bar0, DMA_IOVA, EDU_BUF, DMA_LEN, 0) < 0)
 		return -1;
 	memset(buf + DST_OFF, 0, BUF_SIZE - DST_OFF);
-	if (edu_dma(EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM) < 0)
+	if (edu_dma(bar0, EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM) < 0)
 		return -1;
-	for (int i = 0; i < DMA_LEN; i++)
-		if (buf[DST_OFF + i] != buf[i])
-			return fail(0, "DMA data differs at byte %d: %#x, want %#x", i,
-				    buf[DST_OFF + i], buf[i]);
-	if (buf[DST_OFF + DMA_LEN] != 0)
-		return fail(0, "DMA wrote past its %d bytes", DMA_LEN);
-	return 0;
+	return dma_check_copy(buf);
 }
 
 static int step_unmap_blocks(void)
@@ -382,13 +275,13 @@ static int step_unmap_blocks(void)
 	if (ioas_unmap(DMA_IOVA, BUF_SIZE) < 0)
 		return -1;
 	memset(buf + DST_OFF, 0x5a, DMA_LEN);
-	if (edu_dma(EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM) < 0)
+	if (edu_dma(bar0, EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM) < 0)
 		return -1;
 	for (int i = 0; i < DMA_LEN; i++)
 		if (buf[DST_OFF + i] != 0x5a)
 			return fail(0, "DMA to the unmapped IOVA reached memory (byte %d)", i);
 	/* Re-map, and the same DMA arrives again: the device was not the problem. */
-	if (ioas_map_buf() < 0 || edu_dma(EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM) < 0)
+	if (ioas_map_buf() < 0 || edu_dma(bar0, EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM) < 0)
 		return -1;
 	if (memcmp(buf + DST_OFF, buf, DMA_LEN) != 0)
 		return fail(0, "DMA after re-map did not arrive");
@@ -439,12 +332,12 @@ static int step_dmabuf(void)
 	 * into its own liveness register, which then reads back inverted. */
 	uint32_t v = 0x600df00d;
 	memcpy(buf, &v, sizeof(v));
-	if (edu_dma(DMA_IOVA, EDU_BUF, sizeof(v), 0) < 0 ||
-	    edu_dma(EDU_BUF, DMABUF_IOVA + EDU_LIVE, sizeof(v), EDU_CMD_TO_RAM) < 0)
+	if (edu_dma(bar0, DMA_IOVA, EDU_BUF, sizeof(v), 0) < 0 ||
+	    edu_dma(bar0, EDU_BUF, DMABUF_IOVA + EDU_LIVE, sizeof(v), EDU_CMD_TO_RAM) < 0)
 		return -1;
-	if (edu_read32(EDU_LIVE) != ~v)
+	if (edu_read32(bar0, EDU_LIVE) != ~v)
 		return fail(0, "P2P DMA through the dma-buf IOVA: liveness reads %#x, want %#x",
-			    edu_read32(EDU_LIVE), ~v);
+			    edu_read32(bar0, EDU_LIVE), ~v);
 	return ioas_unmap(DMABUF_IOVA, bar0_size);
 }
 
@@ -452,9 +345,9 @@ static int step_reset(void)
 {
 	if (IOCTL(EDU->fd, VFIO_DEVICE_RESET, NULL) < 0)
 		return -1;
-	if (edu_read32(EDU_IDENT) != 0x010000ed)
-		return fail(0, "edu ident after reset: %#x", edu_read32(EDU_IDENT));
-	return edu_liveness(0x0badcafe);
+	if (edu_read32(bar0, EDU_IDENT) != EDU_IDENT_VALUE)
+		return fail(0, "edu ident after reset: %#x", edu_read32(bar0, EDU_IDENT));
+	return edu_liveness(bar0, 0x0badcafe);
 }
 
 static int step_cleanup(void)

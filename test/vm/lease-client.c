@@ -41,13 +41,11 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -58,23 +56,11 @@
 
 #include "bus-api.h"
 #include "cleanup.h"
+#include "edu.h"
 #include "kernel-uapi.h"
+#include "vmtest.h"
 
 #define MAX_DEVICES 4
-#define BUF_SIZE (64 * 1024)
-#define DMA_IOVA 0x100000ULL /* edu reaches only 28-bit addresses */
-#define DMA_LEN 4000         /* QEMU 7.2 edu dies on a 4096-byte transfer */
-#define DST_OFF 0x8000
-#define EDU_BUF 0x40000      /* edu's internal buffer in its DMA space */
-#define PCI_COMMAND 0x04
-#define PCI_COMMAND_MEMORY 0x2
-#define PCI_COMMAND_MASTER 0x4
-
-/* edu registers (QEMU docs/specs/edu.rst) */
-enum { EDU_IDENT = 0x00, EDU_LIVE = 0x04, EDU_SRC = 0x80, EDU_DST = 0x88,
-       EDU_CNT = 0x90, EDU_CMD = 0x98 };
-enum { EDU_CMD_RUN = 1, EDU_CMD_TO_RAM = 2 };
-#define EDU_IDENT_VALUE 0x010000edU
 
 struct dev {
 	const char *bdf;
@@ -104,29 +90,6 @@ static bool attach_refused; /* --expect-error happened: skip to release */
 
 #define PRIMARY (&arg.devs[0])
 
-static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("# ", stdout);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (err)
-		printf(": %s (errno %d)", strerror(err), err);
-	putchar('\n');
-	return -1;
-}
-
-#define IOCTL(fd, req, argp) do_ioctl((fd), (req), (argp), #req)
-static int do_ioctl(int fd, unsigned long req, void *argp, const char *name)
-{
-	int r = ioctl(fd, req, argp);
-	if (r < 0)
-		return fail(errno, "%s failed", name);
-	return r;
-}
-
 /* A D-Bus error as "NAME: message", for the TAP diagnostics. */
 static int fail_bus(const sd_bus_error *e, int r, const char *what)
 {
@@ -138,18 +101,6 @@ static int fail_bus(const sd_bus_error *e, int r, const char *what)
 static bool is_edu(const struct dev *d)
 {
 	return d->vendor == 0x1234 && d->device == 0x11e8;
-}
-
-static unsigned long pci_attr(const char *bdf, const char *attr)
-{
-	char path[PATH_MAX], val[32];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, val, sizeof(val) - 1);
-	if (n <= 0)
-		return ~0UL;
-	val[n] = '\0';
-	return strtoul(val, NULL, 16);
 }
 
 /* What an fd of ours refers to, from /proc/self/fd. */
@@ -171,71 +122,20 @@ static void print_memlock(const char *when)
 
 /* ---- edu ---- */
 
-static uint32_t edu_read32(unsigned reg) { return *(volatile uint32_t *)(bar0 + reg); }
-static void edu_write32(unsigned reg, uint32_t v) { *(volatile uint32_t *)(bar0 + reg) = v; }
-static void edu_write64(unsigned reg, uint64_t v) { *(volatile uint64_t *)(bar0 + reg) = v; }
-
-static int edu_liveness(uint32_t v)
-{
-	edu_write32(EDU_LIVE, v);
-	uint32_t got = edu_read32(EDU_LIVE);
-	if (got != (uint32_t)~v)
-		return fail(0, "edu liveness: wrote %#x, read %#x, want %#x", v, got, ~v);
-	return 0;
-}
-
-static void edu_dma_start(uint64_t src, uint64_t dst, uint64_t cnt, uint64_t cmd)
-{
-	edu_write64(EDU_SRC, src);
-	edu_write64(EDU_DST, dst);
-	edu_write64(EDU_CNT, cnt);
-	edu_write64(EDU_CMD, cmd | EDU_CMD_RUN);
-}
-
-static int edu_dma_wait(void)
-{
-	for (int i = 0; i < 5000; i++) {
-		if (!(edu_read32(EDU_CMD) & EDU_CMD_RUN)) {
-			__asm__ volatile("" ::: "memory"); /* the device wrote buf */
-			return 0;
-		}
-		usleep(1000);
-	}
-	return fail(0, "edu DMA did not finish in 5 s (command register %#x)", edu_read32(EDU_CMD));
-}
-
-/* Memory decoding and bus mastering on, through the VFIO config region. */
-static int enable_bus_master(struct dev *d)
-{
-	uint16_t cmd;
-	if (pread(d->fd, &cmd, sizeof(cmd), (off_t)(d->cfg_offset + PCI_COMMAND)) != sizeof(cmd))
-		return fail(errno, "pread PCI_COMMAND of %s", d->bdf);
-	cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-	if (pwrite(d->fd, &cmd, sizeof(cmd), (off_t)(d->cfg_offset + PCI_COMMAND)) != sizeof(cmd))
-		return fail(errno, "pwrite PCI_COMMAND of %s", d->bdf);
-	return 0;
-}
-
 /* Fill the source with a pattern, DMA it into edu and back to RAM, compare. */
 static int edu_round_trip(uint8_t seed, bool crash_in_flight)
 {
-	for (int i = 0; i < DMA_LEN; i++)
-		buf[i] = (uint8_t)(i * 7 + seed);
+	dma_fill_pattern(buf, seed);
 	memset(buf + DST_OFF, 0, BUF_SIZE - DST_OFF);
-	edu_dma_start(DMA_IOVA, EDU_BUF, DMA_LEN, 0);
-	if (edu_dma_wait() < 0)
+	edu_dma_start(bar0, DMA_IOVA, EDU_BUF, DMA_LEN, 0);
+	if (edu_dma_wait(bar0) < 0)
 		return -1;
-	edu_dma_start(EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM);
+	edu_dma_start(bar0, EDU_BUF, DMA_IOVA + DST_OFF, DMA_LEN, EDU_CMD_TO_RAM);
 	if (crash_in_flight)
 		return 0;
-	if (edu_dma_wait() < 0)
+	if (edu_dma_wait(bar0) < 0)
 		return -1;
-	for (int i = 0; i < DMA_LEN; i++)
-		if (buf[DST_OFF + i] != buf[i])
-			return fail(0, "DMA data differs at byte %d: %#x, want %#x", i, buf[DST_OFF + i], buf[i]);
-	if (buf[DST_OFF + DMA_LEN] != 0)
-		return fail(0, "DMA wrote past its %d bytes", DMA_LEN);
-	return 0;
+	return dma_check_copy(buf);
 }
 
 /* ---- D-Bus ---- */
@@ -317,7 +217,7 @@ static int attach_one(struct dev *d, bool last)
 
 	/* The fd is the device's VFIO cdev. */
 	fd_target(d->fd, target, sizeof(target));
-	snprintf(want, sizeof(want), "/sys/bus/pci/devices/%s/vfio-dev", d->bdf);
+	snprintf(want, sizeof(want), PCI_DEVICES "/%s/vfio-dev", d->bdf);
 	_cleanup_close_ int dir = open(want, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
 		return fail(errno, "%s: open %s", d->bdf, want);
@@ -410,23 +310,13 @@ static int step_attached(void)
 
 static int step_bar0(void)
 {
-	struct vfio_region_info reg = { .argsz = sizeof(reg), .index = VFIO_PCI_BAR0_REGION_INDEX };
-
-	if (IOCTL(PRIMARY->fd, VFIO_DEVICE_GET_REGION_INFO, &reg) < 0)
+	if (vfio_mmap_bar0(PRIMARY->fd, "BAR0", &bar0, &bar0_size) < 0 ||
+	    vfio_enable_bus_master(PRIMARY->fd, PRIMARY->cfg_offset, PRIMARY->bdf) < 0)
 		return -1;
-	if (!(reg.flags & VFIO_REGION_INFO_FLAG_MMAP) || reg.size == 0)
-		return fail(0, "BAR0: flags %#x size %llu, not mmappable", reg.flags, (unsigned long long)reg.size);
-	void *p = mmap(NULL, reg.size, PROT_READ | PROT_WRITE, MAP_SHARED, PRIMARY->fd, (off_t)reg.offset);
-	if (p == MAP_FAILED)
-		return fail(errno, "mmap BAR0");
-	bar0 = p;
-	bar0_size = reg.size;
-	if (enable_bus_master(PRIMARY) < 0)
-		return -1;
-	uint32_t ident = edu_read32(EDU_IDENT);
+	uint32_t ident = edu_read32(bar0, EDU_IDENT);
 	if (ident != EDU_IDENT_VALUE)
 		return fail(0, "edu ident %#x, want %#x", ident, EDU_IDENT_VALUE);
-	return edu_liveness(0x12345678);
+	return edu_liveness(bar0, 0x12345678);
 }
 
 static int step_mapped(void)
@@ -436,12 +326,7 @@ static int step_mapped(void)
 		return fail(errno, "mmap of the DMA buffer");
 	buf = p;
 	memset(buf, 0, BUF_SIZE);
-	struct iommu_ioas_map map = {
-		.size = sizeof(map), .ioas_id = ioas_id,
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-		.user_va = (uintptr_t)buf, .length = BUF_SIZE, .iova = DMA_IOVA,
-	};
-	if (IOCTL(iommufd, IOMMU_IOAS_MAP, &map) < 0)
+	if (ioas_map(iommufd, ioas_id, buf, BUF_SIZE, DMA_IOVA) < 0)
 		return -1;
 	printf("# mapped %d bytes of our memory at IOVA %#llx in IOAS %u\n", BUF_SIZE,
 	       (unsigned long long)DMA_IOVA, ioas_id);
@@ -455,14 +340,9 @@ static int step_dma_started(void)
 
 static int step_dma(void)
 {
-	if (edu_dma_wait() < 0)
+	if (edu_dma_wait(bar0) < 0)
 		return -1;
-	for (int i = 0; i < DMA_LEN; i++)
-		if (buf[DST_OFF + i] != buf[i])
-			return fail(0, "DMA data differs at byte %d: %#x, want %#x", i, buf[DST_OFF + i], buf[i]);
-	if (buf[DST_OFF + DMA_LEN] != 0)
-		return fail(0, "DMA wrote past its %d bytes", DMA_LEN);
-	return 0;
+	return dma_check_copy(buf);
 }
 
 static int step_reset(void)
@@ -488,16 +368,16 @@ static int step_reset(void)
 	}
 	if (!is_edu(PRIMARY))
 		return 0;
-	uint32_t ident = edu_read32(EDU_IDENT);
+	uint32_t ident = edu_read32(bar0, EDU_IDENT);
 	if (ident != EDU_IDENT_VALUE)
 		return fail(0, "edu ident after the reset: %#x", ident);
-	return edu_liveness(0x0badcafe);
+	return edu_liveness(bar0, 0x0badcafe);
 }
 
 /* The reset left the device attached to the IOAS with our mapping in place. */
 static int step_dma_after_reset(void)
 {
-	if (enable_bus_master(PRIMARY) < 0)
+	if (vfio_enable_bus_master(PRIMARY->fd, PRIMARY->cfg_offset, PRIMARY->bdf) < 0)
 		return -1;
 	return edu_round_trip(11, false);
 }
