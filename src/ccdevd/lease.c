@@ -55,8 +55,9 @@ struct lease_device *lease_find_device(struct lease *l, const struct bdf *addres
 	return NULL;
 }
 
-static int why(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int why(char **ret, const char *fmt, ...)
+/* Set the explanation for the client and return the error r. */
+static int why(char **ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int why(char **ret, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,7 +65,7 @@ static int why(char **ret, const char *fmt, ...)
 	if (vasprintf(ret, fmt, ap) < 0)
 		*ret = NULL;
 	va_end(ap);
-	return 0;
+	return r;
 }
 
 static bool owner_alive(const struct lease *l)
@@ -125,13 +126,13 @@ static int lease_track_owner(struct lease *l, const struct lease_owner *o, char 
 
 	l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	if (l->owner_pidfd < 0)
-		return why(ret_why, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno)), -errno;
+		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
 	r = sd_bus_get_name_creds(m->bus, o->unique_name, SD_BUS_CREDS_PID, &creds);
 	if (r >= 0)
 		r = sd_bus_creds_get_pid(creds, &pid_now);
 	sd_bus_creds_unref(creds);
 	if (r < 0 || pid_now != o->pid)
-		return why(ret_why, "the calling process went away while the lease was created"), -ESRCH;
+		return why(ret_why, -ESRCH, "the calling process went away while the lease was created");
 
 	r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
 	if (r >= 0)
@@ -139,7 +140,7 @@ static int lease_track_owner(struct lease *l, const struct lease_owner *o, char 
 	if (r >= 0)
 		r = sd_bus_track_add_sender(l->owner_track, o->message);
 	if (r < 0)
-		return why(ret_why, "cannot track the calling process: %s", strerror(-r)), r;
+		return why(ret_why, r, "cannot track the calling process: %s", strerror(-r));
 	return 0;
 }
 
@@ -179,19 +180,19 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 
 	l->iommufd = iommufd_open();
 	if (l->iommufd == -ENOENT || l->iommufd == -ENODEV)
-		return why(ret_why, "this kernel offers no iommufd (/dev/iommu: %s; CONFIG_IOMMUFD, or "
-				    "load the iommufd module)", strerror(-l->iommufd)), -ENOTSUP;
+		return why(ret_why, -ENOTSUP, "this kernel offers no iommufd (/dev/iommu: %s; CONFIG_IOMMUFD, or "
+				    "load the iommufd module)", strerror(-l->iommufd));
 	if (l->iommufd < 0)
-		return why(ret_why, "cannot open /dev/iommu: %s", strerror(-l->iommufd)), l->iommufd;
+		return why(ret_why, l->iommufd, "cannot open /dev/iommu: %s", strerror(-l->iommufd));
 	/* Pinned pages are then charged to the process that maps them (the VMM),
 	 * against its own RLIMIT_MEMLOCK, not to a shared user count. */
 	r = iommufd_set_rlimit_mode_per_process(l->iommufd);
 	if (r < 0)
-		return why(ret_why, "cannot set per-process pinned-memory accounting on the iommufd: %s%s",
-			   strerror(-r), r == -EPERM ? " (ccdevd lacks CAP_SYS_RESOURCE)" : ""), r;
+		return why(ret_why, r, "cannot set per-process pinned-memory accounting on the iommufd: %s%s",
+			   strerror(-r), r == -EPERM ? " (ccdevd lacks CAP_SYS_RESOURCE)" : "");
 	r = iommufd_ioas_alloc(l->iommufd, &l->ioas_id);
 	if (r < 0)
-		return why(ret_why, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r)), r;
+		return why(ret_why, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
 	r = lease_track_owner(l, o, ret_why);
 	if (r < 0)
 		return r;
@@ -249,11 +250,11 @@ static int open_and_bind(struct lease *l, struct device *d, bool raw, int kvm_fd
 
 	r = sysfs_vfio_cdev_path(d->syspath, path, sizeof path);
 	if (r < 0)
-		return why(ret_why, "%s has no VFIO device node (kernel without VFIO_DEVICE_CDEV?): %s",
-			   d->name, strerror(-r)), r;
+		return why(ret_why, r, "%s has no VFIO device node (kernel without VFIO_DEVICE_CDEV?): %s",
+			   d->name, strerror(-r));
 	ld->fd = vfio_cdev_open(path);
 	if (ld->fd < 0)
-		return why(ret_why, "cannot open %s: %s", path, strerror(-ld->fd)), ld->fd;
+		return why(ret_why, ld->fd, "cannot open %s: %s", path, strerror(-ld->fd));
 	if (raw)
 		return 0;
 
@@ -261,20 +262,20 @@ static int open_and_bind(struct lease *l, struct device *d, bool raw, int kvm_fd
 	if (kvm_fd >= 0) {
 		ld->kvm_fd = fcntl(kvm_fd, F_DUPFD_CLOEXEC, 3);
 		if (ld->kvm_fd < 0)
-			return why(ret_why, "cannot keep the KVM device fd: %s", strerror(errno)), -errno;
+			return why(ret_why, -errno, "cannot keep the KVM device fd: %s", strerror(errno));
 		r = vfio_kvm_file_add(ld->kvm_fd, ld->fd);
 		if (r < 0)
-			return why(ret_why, "KVM_DEV_VFIO_FILE_ADD failed: %s (is the 'kvm' fd the VM's KVM-VFIO "
-					    "device?)", strerror(-r)), r;
+			return why(ret_why, r, "KVM_DEV_VFIO_FILE_ADD failed: %s (is the 'kvm' fd the VM's KVM-VFIO "
+					    "device?)", strerror(-r));
 	}
 	r = vfio_bind_iommufd(ld->fd, l->iommufd, &ld->dev_id);
 	if (r < 0)
-		return why(ret_why, "VFIO_DEVICE_BIND_IOMMUFD failed: %s%s", strerror(-r),
-			   r == -EINVAL ? " (the device is still open elsewhere?)" : ""), r;
+		return why(ret_why, r, "VFIO_DEVICE_BIND_IOMMUFD failed: %s%s", strerror(-r),
+			   r == -EINVAL ? " (the device is still open elsewhere?)" : "");
 	r = vfio_attach_pt(ld->fd, l->ioas_id);
 	if (r < 0)
-		return why(ret_why, "VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s", l->ioas_id,
-			   strerror(-r)), r;
+		return why(ret_why, r, "VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s", l->ioas_id,
+			   strerror(-r));
 	ld->pt_id = l->ioas_id;
 	return 0;
 }
@@ -284,19 +285,24 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 {
 	struct manager *m = l->manager;
 	_cleanup_free_ struct lease_device *ld = NULL;
-	bool was_vfio = strcmp(d->driver, "vfio-pci") == 0;
+	char driver[64] = "";
+	bool was_vfio;
 	int r;
 
 	*ret_why = NULL;
 	if (d->lease)
-		return why(ret_why, "%s is leased by %s (uid %u)", d->name, d->lease->object_path,
-			   (unsigned)d->lease->owner_uid), -EBUSY;
+		return why(ret_why, -EBUSY, "%s is leased by %s (uid %u)", d->name, d->lease->object_path,
+			   (unsigned)d->lease->owner_uid);
 	if (d->releasing)
-		return why(ret_why, "%s is still being released%s%s", d->name, d->state_reason[0] ? ": " : "",
-			   d->state_reason), -EBUSY;
+		return why(ret_why, -EBUSY, "%s is still being released%s%s", d->name, d->state_reason[0] ? ": " : "",
+			   d->state_reason);
 	r = claim_check_group(m->inventory, d, l->owner_uid, ret_why);
 	if (r < 0)
 		return r;
+
+	/* From the driver link itself: the rollback must undo exactly the claim. */
+	(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
+	was_vfio = strcmp(driver, "vfio-pci") == 0;
 
 	ld = calloc(1, sizeof(*ld));
 	if (!ld)
@@ -392,20 +398,20 @@ int lease_reset(struct lease_device *ld, char **ret_why)
 	*ret_why = NULL;
 	r = vfio_device_flags(ld->fd, &flags);
 	if (r == -EINVAL)
-		return why(ret_why, "%s is not bound to an iommufd yet (raw mode: bind it first)", ld->name), r;
+		return why(ret_why, r, "%s is not bound to an iommufd yet (raw mode: bind it first)", ld->name);
 	if (r < 0)
-		return why(ret_why, "VFIO_DEVICE_GET_INFO failed: %s", strerror(-r)), r;
+		return why(ret_why, r, "VFIO_DEVICE_GET_INFO failed: %s", strerror(-r));
 	if (flags & VFIO_DEVICE_FLAGS_RESET) {
 		r = vfio_reset(ld->fd);
 		if (r < 0)
-			return why(ret_why, "VFIO_DEVICE_RESET failed: %s", strerror(-r)), r;
+			return why(ret_why, r, "VFIO_DEVICE_RESET failed: %s", strerror(-r));
 	} else {
 		r = vfio_hot_reset(ld->fd);
 		if (r == -EPERM)
-			return why(ret_why, "%s has no function reset, and a hot reset is refused while a device "
-					    "of its reset set is open through another iommufd", ld->name), r;
+			return why(ret_why, r, "%s has no function reset, and a hot reset is refused while a device "
+					    "of its reset set is open through another iommufd", ld->name);
 		if (r < 0)
-			return why(ret_why, "VFIO_DEVICE_PCI_HOT_RESET failed: %s", strerror(-r)), r;
+			return why(ret_why, r, "VFIO_DEVICE_PCI_HOT_RESET failed: %s", strerror(-r));
 	}
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = ld->name, .lease = ld->lease->object_path, .op = "reset" },
 		 "Reset (%s).", flags & VFIO_DEVICE_FLAGS_RESET ? "function reset" : "hot reset");
