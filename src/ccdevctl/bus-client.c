@@ -133,6 +133,22 @@ int bus_connect(sd_bus **ret)
 	return 0;
 }
 
+int bus_connect_with_event(sd_event **ret_event, sd_bus **ret_bus)
+{
+	int r;
+
+	r = sd_event_new(ret_event);
+	if (r < 0)
+		return ctl_error_errno(r, "Failed to create an event loop: %m");
+	r = bus_connect(ret_bus);
+	if (r < 0)
+		return r;
+	r = sd_bus_attach_event(*ret_bus, *ret_event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return ctl_error_errno(r, "Failed to attach the bus to the event loop: %m");
+	return 0;
+}
+
 static int get_all(sd_bus *bus, const char *path, const char *iface, sd_bus_error *error,
 		   sd_bus_message **ret)
 {

@@ -64,6 +64,9 @@ int bus_log_parse_error(int r);
 
 /* The system bus ($DBUS_SYSTEM_BUS_ADDRESS if set); -EHOSTDOWN if none. */
 int bus_connect(sd_bus **ret);
+/* A new event loop and a bus connection attached to it (the caller owns and
+ * frees both, also on failure). */
+int bus_connect_with_event(sd_event **ret_event, sd_bus **ret_bus);
 
 /* ListDevices, then the properties of each device, in ccdevd's order (by
  * address).  A device that disappears in between is left out. */

@@ -74,15 +74,9 @@ int verb_acquire(int argc, char *argv[], const struct ctl_options *o)
 	if (r < 0)
 		return r;
 
-	r = sd_event_new(&event);
-	if (r < 0)
-		return ctl_error_errno(r, "Failed to create an event loop: %m");
-	r = bus_connect(&bus);
+	r = bus_connect_with_event(&event, &bus);
 	if (r < 0)
 		return r;
-	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-	if (r < 0)
-		return ctl_error_errno(r, "Failed to attach the bus to the event loop: %m");
 
 	r = lease_create(bus, acquire_lease_ended, &h, &l);
 	for (char **a = addresses; r >= 0 && *a; a++)
