@@ -63,7 +63,6 @@ struct device *device_free(struct device *d)
 	free(d->state_reason);
 	sd_event_source_disable_unref(d->retry_source);
 	sd_event_source_disable_unref(d->restore_source);
-	sd_event_source_disable_unref(d->restore_slow_source);
 	strv_free(d->group_members);
 	strv_free(d->reset_methods);
 	free(d);

@@ -70,7 +70,6 @@ struct device {
 	struct manager *manager;
 	/* While its host driver is being restored in a child process. */
 	sd_event_source *restore_source;
-	sd_event_source *restore_slow_source;
 	enum device_state state;
 };
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "inventory.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <libudev.h>
@@ -206,13 +207,18 @@ static int read_facts(struct udev_device *u, struct device_facts *f, char *vfio_
 static void inventory_remove_at(struct inventory *inv, size_t i)
 {
 	struct device *d = inv->devices[i];
+	struct bdf address = d->address;
+	bool found;
 
-	memmove(inv->devices + i, inv->devices + i + 1, (inv->n_devices - i - 1) * sizeof(*inv->devices));
-	inv->n_devices--;
+	/* Tell while it can still be found, so the bus can name what goes. */
 	if (device_mark_gone(d) && inv->cb->changed)
 		inv->cb->changed(d, DEVICE_CHANGED_STATE, inv->userdata);
 	if (inv->cb->removed)
 		inv->cb->removed(d, inv->userdata);
+	i = inventory_index(inv, &address, &found);
+	assert(found && inv->devices[i] == d);
+	memmove(inv->devices + i, inv->devices + i + 1, (inv->n_devices - i - 1) * sizeof(*inv->devices));
+	inv->n_devices--;
 	device_free(d);
 }
 
@@ -237,12 +243,18 @@ static int inventory_sync(struct inventory *inv, const char *syspath)
 	if (bdf_parse(udev_device_get_sysname(u), &address) < 0)
 		return log_debug_errno(EINVAL, "Ignoring PCI device with unexpected name '%s'.",
 				       udev_device_get_sysname(u));
-	r = read_facts(u, &f, vfio, sizeof vfio);
 	i = inventory_index(inv, &address, &found);
+	if (found && inv->devices[i]->state == DEVICE_GONE)
+		return 0; /* being removed right now */
+	r = read_facts(u, &f, vfio, sizeof vfio);
 	if (r < 0) {
-		/* Gone between the event and our read, or unreadable. */
-		if (found)
+		/* Gone between the event and our read: a removal.  Anything else
+		 * (EMFILE, ENOMEM...) is not: keep what we knew. */
+		if (found && access(syspath, F_OK) < 0 && errno == ENOENT)
 			inventory_remove_at(inv, i);
+		else if (found)
+			log_warning_errno(r, "%s: cannot re-read sysfs (%m); keeping what was known.",
+					  inv->devices[i]->name);
 		return 0;
 	}
 	if ((f.class_code >> 8) == 0x0604) {

@@ -333,14 +333,25 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 	if (!raw && !m->features.have[FEATURE_DMA_BUF_EXPORT] && vfio_probe_dma_buf_export(ld->fd) == 0)
 		manager_feature_found(m, FEATURE_DMA_BUF_EXPORT);
 
+	/* Driver and cdev as sysfs shows them now, before the device is linked
+	 * to the lease (a refresh may find it gone). */
+	struct bdf address = d->address;
+	(void)inventory_refresh(m->inventory, d);
+	d = inventory_find(m->inventory, &address);
+	if (!d) {
+		safe_close(ld->kvm_fd);
+		safe_close(ld->fd);
+		return why(ret_why, -ENODEV, "%s left the bus while it was attached", ld->name);
+	}
+
 	/* Keep attach order; teardown walks it backwards. */
 	struct lease_device **tail = &l->devices;
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = ld;
+	ld->device = d;
 	manager_device_changed(m, d, device_set_lease(d, l, ld));
 	manager_lease_changed(m, l, "Devices");
-	(void)inventory_refresh(m->inventory, d);
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = d->name, .lease = l->object_path, .op = "attach" },
 		 "Attached to lease %u%s: dev_id %u, pt_id %u.", l->id, raw ? " (raw)" : "", ld->dev_id, ld->pt_id);
 	*ret = TAKE_PTR(ld);

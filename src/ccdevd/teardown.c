@@ -136,7 +136,6 @@ static void restore_finished(struct manager *m, struct device *d, const siginfo_
 	_cleanup_free_ char *why = NULL;
 
 	d->restore_source = sd_event_source_disable_unref(d->restore_source);
-	d->restore_slow_source = sd_event_source_disable_unref(d->restore_slow_source);
 	if (si->si_code == CLD_EXITED && si->si_status == 0) {
 		step_log(d, "driver", 0, "host driver restored and verified");
 		manager_device_released(m, d);
@@ -157,16 +156,14 @@ static int on_restore_exited(sd_event_source *s, const siginfo_t *si, void *user
 	return 0;
 }
 
-static int on_restore_slow(sd_event_source *s, uint64_t usec, void *userdata)
+/* The restore outlasted the wait: say on the bus what it waits for. */
+static void restore_is_slow(struct device *d)
 {
-	struct device *d = userdata;
 	const char *why = "vfio-pci is waiting for the device to be closed: a process still has it open "
 			  "(perhaps handed on without binding it); released once that process closes it or exits";
 
-	d->restore_slow_source = sd_event_source_disable_unref(d->restore_slow_source);
 	log_dev(LOG_WARNING, 0, d->name, "driver", "Teardown driver: %s.", why);
 	manager_device_changed(d->manager, d, device_begin_release(d, why));
-	return 0;
 }
 
 static int restore_in_child(struct manager *m, struct device *d)
@@ -178,8 +175,10 @@ static int restore_in_child(struct manager *m, struct device *d)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		/* Only sysfs writes and reads here, nothing of the parent's loop. */
+		/* Only sysfs writes and reads here, nothing of the parent's loop,
+		 * and none of its fds: they stay with their one owner. */
 		_cleanup_free_ char *why = NULL;
+		(void)close_range(3, ~0U, 0);
 		int k = claim_restore(d, &why);
 		if (k < 0)
 			log_dev(LOG_ERR, k, d->name, "driver", "%s", why ? why : "restore failed");
@@ -206,8 +205,7 @@ static int restore_in_child(struct manager *m, struct device *d)
 			restore_finished(m, d, &si);
 		return 0;
 	}
-	(void)sd_event_add_time_relative(m->event, &d->restore_slow_source, CLOCK_MONOTONIC, RETRY_USEC, 0,
-					 on_restore_slow, d);
+	restore_is_slow(d);
 	return 0;
 }
 
