@@ -12,6 +12,7 @@
 
 #include "bus-access.h"
 #include "bus.h"
+#include "claim.h"
 #include "cleanup.h"
 #include "lease.h"
 #include "log.h"
@@ -21,12 +22,10 @@
 /* Map a lease-module errno to the named error a client can act on. */
 static int lease_error(sd_bus_error *error, int r, const char *what, const char *why)
 {
-	const char *name = r == -EBUSY   ? CCDEVD_ERROR_DEVICE_BUSY
-			   : r == -ENOTSUP ? CCDEVD_ERROR_NOT_SUPPORTED
-					   : CCDEVD_ERROR_FAILED;
-
-	if (r == -EBUSY && why && strstr(why, "not viable"))
-		name = CCDEVD_ERROR_GROUP_NOT_VIABLE;
+	const char *name = r == -EBUSY			? CCDEVD_ERROR_DEVICE_BUSY
+			   : r == CLAIM_GROUP_NOT_VIABLE ? CCDEVD_ERROR_GROUP_NOT_VIABLE
+			   : r == -ENOTSUP		? CCDEVD_ERROR_NOT_SUPPORTED
+							: CCDEVD_ERROR_FAILED;
 	return sd_bus_error_setf(error, name, "%s: %s.", what, why ? why : strerror(-r));
 }
 
@@ -124,6 +123,7 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	return sd_bus_reply_method_return(msg, "huu", ld->fd, ld->dev_id, ld->pt_id);
 }
 
+/* The owner's call naming one device of the lease (DetachDevice, ResetDevice). */
 static int find_attached(struct lease *l, sd_bus_message *msg, struct lease_device **ret,
 			 sd_bus_error *error)
 {
@@ -131,6 +131,9 @@ static int find_attached(struct lease *l, sd_bus_message *msg, struct lease_devi
 	struct bdf bdf;
 	int r;
 
+	r = check_owner(msg, l, "use this lease", error);
+	if (r < 0)
+		return r;
 	r = sd_bus_message_read(msg, "s", &address);
 	if (r < 0)
 		return r;
@@ -150,9 +153,7 @@ static int method_detach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	struct lease_device *ld;
 	int r;
 
-	r = check_owner(msg, l, "use this lease", error);
-	if (r >= 0)
-		r = find_attached(l, msg, &ld, error);
+	r = find_attached(l, msg, &ld, error);
 	if (r < 0)
 		return r;
 	lease_detach(ld, "detached by its owner");
@@ -166,9 +167,7 @@ static int method_reset_device(sd_bus_message *msg, void *userdata, sd_bus_error
 	struct lease_device *ld;
 	int r;
 
-	r = check_owner(msg, l, "use this lease", error);
-	if (r >= 0)
-		r = find_attached(l, msg, &ld, error);
+	r = find_attached(l, msg, &ld, error);
 	if (r < 0)
 		return r;
 	r = lease_reset(ld, &why);

@@ -136,7 +136,7 @@ int claim_check_group(struct inventory *inv, const struct device *d, unsigned ow
 					      "and a group is never split between owners",
 				     d->iommu_group, d->name, other->name, other->lease->owner_uid) < 0)
 				*ret_why = NULL;
-			return -EBUSY;
+			return CLAIM_GROUP_NOT_VIABLE;
 		}
 		if (sysfs_read_driver(other->syspath, driver, sizeof driver) < 0)
 			continue;
@@ -145,7 +145,7 @@ int claim_check_group(struct inventory *inv, const struct device *d, unsigned ow
 					      "driver %s; bind it to vfio-pci (or lease it too) first",
 				     d->iommu_group, d->name, other->name, driver) < 0)
 				*ret_why = NULL;
-			return -EBUSY;
+			return CLAIM_GROUP_NOT_VIABLE;
 		}
 	}
 	return 0;

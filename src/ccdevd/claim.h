@@ -8,6 +8,8 @@
  * the device is exactly as it was.
  */
 
+#include <errno.h>
+
 #include "device.h"
 
 struct inventory;
@@ -21,9 +23,13 @@ int claim_for_vfio(struct device *d, char **ret_why);
  * caller checks that first. */
 int claim_restore(struct device *d, char **ret_why);
 
+/* claim_check_group()'s answer when the group is not viable. */
+#define CLAIM_GROUP_NOT_VIABLE (-EXDEV)
+
 /*
  * Can d be handed out?  Every other member of its IOMMU group must be
  * driverless, on vfio-pci or a PCIe port, and not leased to a different
- * owner (owner_uid).  On failure *ret_why names the member and what to do.
+ * owner (owner_uid).  On failure (CLAIM_GROUP_NOT_VIABLE) *ret_why names the
+member and what to do.
  */
 int claim_check_group(struct inventory *inv, const struct device *d, unsigned owner_uid, char **ret_why);
