@@ -19,22 +19,31 @@ dsend() {
 	"${prefix[@]}" dbus-send --system --print-reply --dest=org.ccdevd1 "$@"
 }
 
-# fails_with NAME REGEX DSEND-ARGS...: the call fails with the D-Bus error
-# NAME, and its message matches the extended regular expression REGEX.
-fails_with() {
-	local want=$1 re=$2 out rc=0 got msg
-	shift 2
-	out=$(dsend "$@" 2>&1) || rc=$?
-	got=$(sed -n '1s/^Error \([^ :]*\): .*/\1/p' <<<"$out")
-	msg=$(sed '1s/^Error [^ :]*: //' <<<"$out")
+# error_is WHAT NAME REGEX RC OUT PREFIX: a client's call (WHAT, for the
+# report) exited RC with output OUT whose first line is PREFIX NAME ": "
+# message; succeed when RC != 0, the error is NAME and the message matches
+# REGEX, else show what came instead.  Shared by dbus-send and gdbus callers.
+error_is() {
+	local what=$1 want=$2 re=$3 rc=$4 out=$5 prefix=$6 got msg
+	got=$(sed -n "1s/^$prefix\([^ :]*\): .*/\1/p" <<<"$out")
+	msg=$(sed "1s/^$prefix[^ :]*: //" <<<"$out")
 	if [ "$rc" != 0 ] && [ "$got" = "$want" ] && grep -qE -- "$re" <<<"$msg"; then
 		return 0
 	fi
-	echo "# dbus-send $*"
+	echo "# $what"
 	echo "#   expected: exit != 0, error $want, message matching /$re/"
 	echo "#   got: exit $rc, error '${got:-none}', output:"
 	sed 's/^/#     /' <<<"$out"
 	return 1
+}
+
+# fails_with NAME REGEX DSEND-ARGS...: the call fails with the D-Bus error
+# NAME, and its message matches the extended regular expression REGEX.
+fails_with() {
+	local want=$1 re=$2 out rc=0
+	shift 2
+	out=$(dsend "$@" 2>&1) || rc=$?
+	error_is "dbus-send $*" "$want" "$re" "$rc" "$out" 'Error '
 }
 
 # succeeds DSEND-ARGS...: the call returns; its reply is in $tmp/reply.

@@ -204,19 +204,10 @@ never_quarantined() {
 # unlike dbus-send, can pass an a{sv}) as UID fails with the D-Bus error
 # NAME and a message matching REGEX.
 gfails_with() {
-	local want=$1 re=$2 u=$3 path=$4 method=$5 out rc=0 got msg
+	local want=$1 re=$2 u=$3 path=$4 method=$5 out rc=0
 	shift 5
 	out=$(as "$u" gdbus call --system --dest org.ccdevd1 --object-path "$path" --method "$method" "$@" 2>&1) || rc=$?
-	got=$(sed -n '1s/^Error: GDBus\.Error:\([^ :]*\): .*/\1/p' <<<"$out")
-	msg=$(sed '1s/^Error: GDBus\.Error:[^ :]*: //' <<<"$out")
-	if [ "$rc" != 0 ] && [ "$got" = "$want" ] && grep -qE -- "$re" <<<"$msg"; then
-		return 0
-	fi
-	echo "# gdbus call (uid $u) $path $method $*"
-	echo "#   expected: exit != 0, error $want, message matching /$re/"
-	echo "#   got: exit $rc, error '${got:-none}', output:"
-	sed 's/^/#     /' <<<"$out"
-	return 1
+	error_is "gdbus call (uid $u) $path $method $*" "$want" "$re" "$rc" "$out" 'Error: GDBus\.Error:'
 }
 
 # settled DEVICE STATE: the daemon is back at rest after a lease on DEVICE:
