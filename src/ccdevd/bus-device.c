@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus-access.h"
 #include "bus.h"
 #include "cleanup.h"
 #include "config.h"
@@ -11,6 +12,7 @@
 #include "lease.h"
 #include "manager.h"
 #include "strv.h"
+#include "teardown.h"
 
 /* "/org/ccdevd1/device/0000_01_00_0" -> the managed device, if any. */
 static struct device *device_from_path(struct manager *m, const char *path)
@@ -133,6 +135,39 @@ static int property_managed(sd_bus *bus, const char *path, const char *interface
 	return sd_bus_message_append(reply, "b", d->rule != NULL);
 }
 
+/* Device.ForceRelease: root ends the processes that keep a released device
+ * open; the unbind then proves the release by itself. */
+static int method_force_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct device *d = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_free_ char *why = NULL;
+	struct fd_holder killed[16];
+	int n, r;
+
+	r = bus_check_root(msg, "force the release of a device", error);
+	if (r < 0)
+		return r;
+	n = teardown_force(d, killed, sizeof killed / sizeof killed[0], &why);
+	if (n == TEARDOWN_NOT_WAITING)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NOT_RELEASING,
+					 "%s is not waiting for processes that hold it open (state %s%s%s); "
+					 "ForceRelease only ends the holders of a device whose release waits for them.",
+					 d->name, device_state_to_string(d->state), d->state_reason[0] ? ": " : "",
+					 d->state_reason);
+	if (n < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Cannot force the release of %s: %s.", d->name,
+					 why ? why : strerror(-n));
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(us)");
+	for (int i = 0; r >= 0 && i < n; i++)
+		r = sd_bus_message_append(reply, "(us)", (uint32_t)killed[i].pid, killed[i].comm);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
 #define CHANGES SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE
 #define CONST SD_BUS_VTABLE_PROPERTY_CONST
 static const sd_bus_vtable device_vtable[] = {
@@ -152,6 +187,8 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_PROPERTY("StateReason", "s", property_string, offsetof(struct device, state_reason), CHANGES),
 	SD_BUS_PROPERTY("Lease", "o", property_lease, 0, CHANGES),
 	SD_BUS_PROPERTY("ReleasePolicy", "s", property_release_policy, 0, CHANGES),
+	SD_BUS_METHOD_WITH_NAMES("ForceRelease", NULL, , "a(us)", SD_BUS_PARAM(killed), method_force_release,
+				 SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_VTABLE_END
 };
 

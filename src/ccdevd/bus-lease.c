@@ -12,18 +12,23 @@
 
 #include "bus-access.h"
 #include "bus.h"
-#include "claim.h"
+#include "group.h"
 #include "cleanup.h"
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "memlock.h"
+#include "reset.h"
 #include "strv.h"
 
 /* Map a lease-module errno to the named error a client can act on. */
 static int lease_error(sd_bus_error *error, int r, const char *what, const char *why)
 {
 	const char *name = r == -EBUSY			? CCDEVD_ERROR_DEVICE_BUSY
-			   : r == CLAIM_GROUP_NOT_VIABLE ? CCDEVD_ERROR_GROUP_NOT_VIABLE
+			   : r == GROUP_NOT_VIABLE	? CCDEVD_ERROR_GROUP_NOT_VIABLE
+			   : r == RESET_SET_NOT_VIABLE	? CCDEVD_ERROR_RESET_SET_NOT_VIABLE
+			   : r == MEMLOCK_LIMIT_EXCEEDED ? CCDEVD_ERROR_LIMIT_EXCEEDED
+			   : r == LEASE_ALREADY_BOUND	? CCDEVD_ERROR_ALREADY_BOUND
 			   : r == -ENOTSUP		? CCDEVD_ERROR_NOT_SUPPORTED
 							: CCDEVD_ERROR_FAILED;
 	return sd_bus_error_setf(error, name, "%s: %s.", what, why ? why : strerror(-r));
@@ -48,7 +53,7 @@ static bool may_lease_something(const struct config *c, const struct caller *who
 }
 
 /* Reject unknown option keys so typos do not silently change behaviour. */
-static int read_attach_options(sd_bus_message *msg, bool *raw, int *kvm_fd, sd_bus_error *error)
+static int read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error)
 {
 	int r;
 
@@ -65,14 +70,11 @@ static int read_attach_options(sd_bus_message *msg, bool *raw, int *kvm_fd, sd_b
 				return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
 							 "Option 'bind' must be a boolean (b).");
 			*raw = !b;
-		} else if (strcmp(key, "kvm") == 0) {
-			r = sd_bus_message_read(msg, "v", "h", kvm_fd);
-			if (r < 0)
-				return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
-							 "Option 'kvm' must be a file descriptor (h).");
 		} else {
 			return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
-						 "Unknown option '%s'; AttachDevice knows 'bind' (b) and 'kvm' (h).", key);
+						 "Unknown option '%s'; AttachDevice knows 'bind' (b). For KVM association "
+						 "attach with bind=false, add the file to the VM's KVM-VFIO device, then "
+						 "call BindDevice.", key);
 		}
 		r = sd_bus_message_exit_container(msg);
 	}
@@ -90,7 +92,7 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	const char *address;
 	struct device *d;
 	bool raw = false;
-	int kvm_fd = -1, r;
+	int r;
 
 	r = check_owner(msg, l, "use this lease", error);
 	if (r < 0)
@@ -98,13 +100,9 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = sd_bus_message_read(msg, "s", &address);
 	if (r < 0)
 		return r;
-	r = read_attach_options(msg, &raw, &kvm_fd, error);
+	r = read_attach_options(msg, &raw, error);
 	if (r < 0)
 		return r;
-	if (raw && kvm_fd >= 0)
-		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
-					 "Option 'kvm' needs 'bind' true: in raw mode the VMM binds the device "
-					 "and adds it to KVM itself.");
 	r = bus_resolve_device(m, address, &d, error);
 	if (r < 0)
 		return r;
@@ -116,14 +114,15 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	if (l->state != LEASE_ACTIVE)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Lease %u is being released.", l->id);
 
-	r = lease_attach(l, d, raw, kvm_fd, &ld, &why);
+	r = lease_attach(l, d, raw, &ld, &why);
 	if (r < 0)
 		return lease_error(error, r, what, why);
 	/* sd-bus sends a duplicate; ld->fd stays ours. */
 	return sd_bus_reply_method_return(msg, "huu", ld->fd, ld->dev_id, ld->pt_id);
 }
 
-/* The owner's call naming one device of the lease (DetachDevice, ResetDevice). */
+/* The owner's call naming one device of the lease (BindDevice, DetachDevice,
+ * ResetDevice). */
 static int find_attached(struct lease *l, sd_bus_message *msg, struct lease_device **ret,
 			 sd_bus_error *error)
 {
@@ -170,10 +169,26 @@ static int method_reset_device(sd_bus_message *msg, void *userdata, sd_bus_error
 	r = find_attached(l, msg, &ld, error);
 	if (r < 0)
 		return r;
-	r = lease_reset(ld, &why);
+	r = reset_attached(l->manager, ld, &why);
 	if (r < 0)
 		return lease_error(error, r, "Reset failed", why);
 	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_bind_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld;
+	int r;
+
+	r = find_attached(l, msg, &ld, error);
+	if (r < 0)
+		return r;
+	r = lease_bind(ld, &why);
+	if (r < 0)
+		return lease_error(error, r, "BindDevice failed", why);
+	return sd_bus_reply_method_return(msg, "uu", ld->dev_id, ld->pt_id);
 }
 
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -231,6 +246,9 @@ static const sd_bus_vtable lease_vtable[] = {
 	SD_BUS_METHOD_WITH_NAMES("AttachDevice", "sa{sv}", SD_BUS_PARAM(address) SD_BUS_PARAM(options),
 				 "huu", SD_BUS_PARAM(device_fd) SD_BUS_PARAM(dev_id) SD_BUS_PARAM(pt_id),
 				 method_attach_device, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("BindDevice", "s", SD_BUS_PARAM(address),
+				 "uu", SD_BUS_PARAM(dev_id) SD_BUS_PARAM(pt_id),
+				 method_bind_device, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("DetachDevice", "s", SD_BUS_PARAM(address), NULL, ,
 				 method_detach_device, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("ResetDevice", "s", SD_BUS_PARAM(address), NULL, ,

@@ -8,9 +8,7 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "inventory.h"
 #include "kernel/sysfs.h"
-#include "lease.h"
 #include "log.h"
 
 #define VFIO_PCI "vfio-pci"
@@ -105,48 +103,4 @@ int claim_restore(struct device *d, char **ret_why)
 			      r == -EREMOTEIO ? "the driver link did not come back" : strerror(-r)) < 0)
 		*ret_why = NULL;
 	return r;
-}
-
-static bool driver_is_harmless(const char *driver)
-{
-	return !driver[0] || strcmp(driver, VFIO_PCI) == 0 || strcmp(driver, "pcieport") == 0;
-}
-
-int claim_check_group(struct inventory *inv, const struct device *d, unsigned owner_uid, char **ret_why)
-{
-	*ret_why = NULL;
-	if (d->iommu_group < 0) {
-		if (asprintf(ret_why, "%s has no IOMMU group: the host has no IOMMU for it, so it cannot "
-				      "be assigned safely", d->name) < 0)
-			*ret_why = NULL;
-		return -ENOTSUP;
-	}
-	STRV_FOREACH(m, d->group_members) {
-		struct bdf address;
-		struct device *other;
-		char driver[64];
-
-		if (strcmp(*m, d->name) == 0 || bdf_parse(*m, &address) < 0)
-			continue;
-		other = inventory_find(inv, &address);
-		if (!other)
-			continue; /* a bridge: never bound to a host driver that does DMA for us */
-		if (other->lease && other->lease->owner_uid != owner_uid) {
-			if (asprintf(ret_why, "IOMMU group %d of %s is not viable: member %s is leased by uid %u, "
-					      "and a group is never split between owners",
-				     d->iommu_group, d->name, other->name, other->lease->owner_uid) < 0)
-				*ret_why = NULL;
-			return CLAIM_GROUP_NOT_VIABLE;
-		}
-		if (sysfs_read_driver(other->syspath, driver, sizeof driver) < 0)
-			continue;
-		if (!driver_is_harmless(driver)) {
-			if (asprintf(ret_why, "IOMMU group %d of %s is not viable: member %s is bound to host "
-					      "driver %s; bind it to vfio-pci (or lease it too) first",
-				     d->iommu_group, d->name, other->name, driver) < 0)
-				*ret_why = NULL;
-			return CLAIM_GROUP_NOT_VIABLE;
-		}
-	}
-	return 0;
 }

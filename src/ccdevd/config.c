@@ -400,6 +400,27 @@ static int parse_devices(const struct parser *p, json_object *v, struct config *
 	return 0;
 }
 
+static int parse_limits(const struct parser *p, json_object *v, struct config *c)
+{
+	int r = expect_type(p, v, json_type_object, "limits");
+
+	if (r < 0)
+		return r;
+	json_object_object_foreach(v, key, val) {
+		_cleanup_free_ char *w = path_key("limits", key);
+
+		if (!w)
+			return -ENOMEM;
+		if (streq(key, "memlock_mib_per_user"))
+			r = parse_memlock(p, val, w, &c->memlock_per_user);
+		else
+			r = unknown_key(p, "limits", key, "memlock_mib_per_user");
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int parse_top(const struct parser *p, json_object *root, struct config *c)
 {
 	int r;
@@ -412,8 +433,10 @@ static int parse_top(const struct parser *p, json_object *root, struct config *c
 			r = parse_readers(p, val, &c->readers);
 		else if (streq(key, "devices"))
 			r = parse_devices(p, val, c);
+		else if (streq(key, "limits"))
+			r = parse_limits(p, val, c);
 		else
-			r = unknown_key(p, NULL, key, "readers or devices");
+			r = unknown_key(p, NULL, key, "readers, devices or limits");
 		if (r < 0)
 			return r;
 	}

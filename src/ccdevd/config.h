@@ -4,8 +4,8 @@
 /*
  * The daemon's configuration (JSON, /etc/ccdevd/ccdevd.json, schema in
  * ccdevd.json(5)): which PCI devices ccdevd manages, who may read the
- * inventory, who may lease each device, and what happens to a device when its
- * lease ends.  Parsing is strict: unknown keys, wrong types, unknown users or
+ * inventory, who may lease each device, what happens to a device when its
+ * lease ends, and the limits on what one user may be granted.  Parsing is strict: unknown keys, wrong types, unknown users or
  * groups and malformed addresses are errors that name the file, the place
  * (line:column for syntax, a JSON path like devices[2].users[0] for content)
  * and why.  A loaded config is immutable; reload builds a new one and swaps.
@@ -57,6 +57,7 @@ struct config {
 	struct access_list readers; /* who may list/read devices ("readers") */
 	struct device_rule *rules;  /* first match wins */
 	size_t n_rules;
+	uint64_t memlock_per_user; /* bytes, 0: no limit ("limits.memlock_mib_per_user") */
 };
 
 /* What a rule is matched against. */

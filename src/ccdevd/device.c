@@ -24,6 +24,19 @@ const char *device_state_to_string(enum device_state s)
 	return s < _DEVICE_STATE_MAX ? state_names[s] : "invalid";
 }
 
+static const char *const teardown_step_names[_TEARDOWN_STEP_MAX] = {
+	[TEARDOWN_NONE] = "none",
+	[TEARDOWN_DETACH] = "detach",
+	[TEARDOWN_RELEASE] = "release",
+	[TEARDOWN_RESET] = "reset",
+	[TEARDOWN_DRIVER] = "driver",
+};
+
+const char *teardown_step_to_string(enum teardown_step s)
+{
+	return s < _TEARDOWN_STEP_MAX ? teardown_step_names[s] : "invalid";
+}
+
 int device_new(const struct bdf *address, const char *syspath, struct device **ret)
 {
 	_cleanup_free_ struct device *d = NULL;
@@ -61,8 +74,6 @@ struct device *device_free(struct device *d)
 	free(d->original_driver);
 	free(d->vfio_dev);
 	free(d->state_reason);
-	sd_event_source_disable_unref(d->retry_source);
-	sd_event_source_disable_unref(d->restore_source);
 	strv_free(d->group_members);
 	strv_free(d->reset_methods);
 	free(d);
@@ -165,6 +176,10 @@ unsigned device_set_lease(struct device *d, struct lease *l, struct lease_device
 unsigned device_begin_release(struct device *d, const char *reason)
 {
 	unsigned changed = device_set_lease(d, NULL, NULL);
+
+	/* Back from quarantine to waiting: let the derivation decide afresh. */
+	if (d->state == DEVICE_QUARANTINED)
+		d->state = DEVICE_RELEASING;
 
 	d->releasing = true;
 	if (update_string(&d->state_reason, reason))

@@ -15,6 +15,7 @@
 #include "bdf.h"
 
 struct device_rule;
+struct teardown;
 struct lease;
 struct lease_device;
 struct manager;
@@ -27,6 +28,16 @@ enum device_state {
 	DEVICE_QUARANTINED, /* teardown could not finish; see state_reason */
 	DEVICE_GONE,      /* removed from the bus; object about to go */
 	_DEVICE_STATE_MAX,
+};
+
+/* Where a device leaving a lease is (teardown.h); each step is idempotent. */
+enum teardown_step {
+	TEARDOWN_NONE,    /* not leaving a lease */
+	TEARDOWN_DETACH,  /* undoing the kernel objects of its attach */
+	TEARDOWN_RELEASE, /* waiting for the kernel's proof that no file is open */
+	TEARDOWN_RESET,   /* reset after the proof */
+	TEARDOWN_DRIVER,  /* the release policy: host driver or vfio-pci */
+	_TEARDOWN_STEP_MAX,
 };
 
 /* What changed in a refresh, so the bus layer emits PropertiesChanged for
@@ -65,11 +76,8 @@ struct device {
 	struct lease_device *attachment; /* lease::devices entry for it */
 	bool releasing;             /* teardown running or waiting (quarantine) */
 	char *state_reason;         /* why releasing/quarantined, "" otherwise */
-	/* While a quarantined teardown waits: its retry timer and manager. */
-	sd_event_source *retry_source;
-	struct manager *manager;
-	/* While its host driver is being restored in a child process. */
-	sd_event_source *restore_source;
+	enum teardown_step teardown_step;
+	struct teardown *teardown;  /* owned while teardown_step != NONE */
 	enum device_state state;
 };
 
@@ -100,3 +108,4 @@ unsigned device_quarantine(struct device *d, const char *reason);
 unsigned device_end_release(struct device *d);
 
 const char *device_state_to_string(enum device_state s);
+const char *teardown_step_to_string(enum teardown_step s);

@@ -15,10 +15,11 @@
 #include <unistd.h>
 
 #include "bus-api.h"
-#include "claim.h"
+#include "attach.h"
 #include "cleanup.h"
 #include "config.h"
 #include "device.h"
+#include "group.h"
 #include "inventory.h"
 #include "kernel-uapi.h"
 #include "kernel/iommufd.h"
@@ -26,6 +27,7 @@
 #include "kernel/vfio.h"
 #include "log.h"
 #include "manager.h"
+#include "memlock.h"
 #include "teardown.h"
 
 static const char *const lease_state_names[] = {
@@ -66,13 +68,6 @@ static int why(char **ret, int r, const char *fmt, ...)
 		*ret = NULL;
 	va_end(ap);
 	return r;
-}
-
-static bool owner_alive(const struct lease *l)
-{
-	struct pollfd p = { .fd = l->owner_pidfd, .events = POLLIN };
-
-	return l->owner_pidfd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 /* The owner's process or bus connection went away: end the lease from a
@@ -204,89 +199,11 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 	return 0;
 }
 
-/* Give the owner the device's pinned-memory quota, remembering its limit. */
-static void lease_raise_memlock(struct lease *l, uint64_t quota)
-{
-	struct rlimit now, want;
-
-	if (quota <= l->memlock_limit || !owner_alive(l))
-		return;
-	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, NULL, &now) < 0) {
-		log_warning_errno(errno, "Lease %u: cannot read the owner's memlock limit: %m", l->id);
-		return;
-	}
-	/* Raise only: a VMM that already may pin as much keeps its limit. */
-	if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= quota)
-		return;
-	if (l->memlock_limit == 0)
-		l->saved_memlock = now;
-	want.rlim_cur = quota;
-	want.rlim_max = now.rlim_max == RLIM_INFINITY || now.rlim_max > quota ? now.rlim_max : quota;
-	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, &want, NULL) < 0) {
-		log_warning_errno(errno, "Lease %u: cannot raise the owner's memlock limit to %llu bytes: %m",
-				  l->id, (unsigned long long)quota);
-		return;
-	}
-	l->memlock_limit = quota;
-	manager_lease_changed(l->manager, l, "MemlockLimit");
-	log_info("Lease %u: owner's memlock limit raised to %llu MiB.", l->id,
-		 (unsigned long long)(quota >> 20));
-}
-
-static void lease_restore_memlock(struct lease *l)
-{
-	if (l->memlock_limit == 0 || !owner_alive(l))
-		return;
-	if (prlimit(l->owner_pid, RLIMIT_MEMLOCK, &l->saved_memlock, NULL) < 0)
-		log_warning_errno(errno, "Lease %u: cannot restore the owner's memlock limit: %m", l->id);
-}
-
-/* Open the cdev and bind/attach it (unless raw); undoes its own steps. */
-static int open_and_bind(struct lease *l, struct device *d, bool raw, int kvm_fd,
-			 struct lease_device *ld, char **ret_why)
-{
-	char path[64];
-	int r;
-
-	r = sysfs_vfio_cdev_path(d->syspath, path, sizeof path);
-	if (r < 0)
-		return why(ret_why, r, "%s has no VFIO device node (kernel without VFIO_DEVICE_CDEV?): %s",
-			   d->name, strerror(-r));
-	ld->fd = vfio_cdev_open(path);
-	if (ld->fd < 0)
-		return why(ret_why, ld->fd, "cannot open %s: %s", path, strerror(-ld->fd));
-	if (raw)
-		return 0;
-
-	/* KVM first, then bind (DESIGN §5 rule 3). */
-	if (kvm_fd >= 0) {
-		ld->kvm_fd = fcntl(kvm_fd, F_DUPFD_CLOEXEC, 3);
-		if (ld->kvm_fd < 0)
-			return why(ret_why, -errno, "cannot keep the KVM device fd: %s", strerror(errno));
-		r = vfio_kvm_file_add(ld->kvm_fd, ld->fd);
-		if (r < 0)
-			return why(ret_why, r, "KVM_DEV_VFIO_FILE_ADD failed: %s (is the 'kvm' fd the VM's KVM-VFIO "
-					    "device?)", strerror(-r));
-	}
-	r = vfio_bind_iommufd(ld->fd, l->iommufd, &ld->dev_id);
-	if (r < 0)
-		return why(ret_why, r, "VFIO_DEVICE_BIND_IOMMUFD failed: %s%s", strerror(-r),
-			   r == -EINVAL ? " (the device is still open elsewhere?)" : "");
-	r = vfio_attach_pt(ld->fd, l->ioas_id);
-	if (r < 0)
-		return why(ret_why, r, "VFIO_DEVICE_ATTACH_IOMMUFD_PT to IOAS %u failed: %s", l->ioas_id,
-			   strerror(-r));
-	ld->pt_id = l->ioas_id;
-	return 0;
-}
-
-int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
-		 struct lease_device **ret, char **ret_why)
+int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why)
 {
 	struct manager *m = l->manager;
 	_cleanup_free_ struct lease_device *ld = NULL;
-	char driver[64] = "";
-	bool was_vfio;
+	uint64_t quota = d->rule ? d->rule->memlock_bytes : 0;
 	int r;
 
 	*ret_why = NULL;
@@ -294,41 +211,26 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 		return why(ret_why, -EBUSY, "%s is leased by %s (uid %u)", d->name, d->lease->object_path,
 			   (unsigned)d->lease->owner_uid);
 	if (d->releasing)
-		return why(ret_why, -EBUSY, "%s is still being released%s%s", d->name, d->state_reason[0] ? ": " : "",
-			   d->state_reason);
-	r = claim_check_group(m->inventory, d, l->owner_uid, ret_why);
+		return why(ret_why, -EBUSY, "%s is not free yet (%s)%s%s", d->name, device_state_to_string(d->state),
+			   d->state_reason[0] ? ": " : "", d->state_reason);
+	r = group_check_viable(m->inventory, d, l->owner_uid, ret_why);
 	if (r < 0)
 		return r;
-
-	/* From the driver link itself: the rollback must undo exactly the claim. */
-	(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
-	was_vfio = strcmp(driver, "vfio-pci") == 0;
+	r = memlock_check(l, quota, ret_why);
+	if (r < 0)
+		return r;
 
 	ld = calloc(1, sizeof(*ld));
 	if (!ld)
 		return -ENOMEM;
-	*ld = (struct lease_device){ .lease = l, .device = d, .fd = -1, .kvm_fd = -1, .raw = raw };
+	*ld = (struct lease_device){ .lease = l, .device = d, .fd = -1 };
 	memcpy(ld->name, d->name, sizeof ld->name);
 
-	r = claim_for_vfio(d, ret_why);
+	r = attach_run(ld, ATTACH_CLAIM, raw ? ATTACH_OPEN : ATTACH_PT, ret_why);
 	if (r < 0) {
 		(void)inventory_refresh(m->inventory, d);
 		return r;
 	}
-	r = open_and_bind(l, d, raw, kvm_fd, ld, ret_why);
-	if (r < 0) {
-		_cleanup_free_ char *restore_why = NULL;
-		if (ld->kvm_fd >= 0)
-			(void)vfio_kvm_file_del(ld->kvm_fd, ld->fd);
-		safe_close(ld->kvm_fd);
-		safe_close(ld->fd);
-		if (!was_vfio && claim_restore(d, &restore_why) < 0)
-			log_dev(LOG_ERR, 0, d->name, "attach", "Rollback failed: %s", restore_why);
-		(void)inventory_refresh(m->inventory, d);
-		return r;
-	}
-	if (d->rule)
-		lease_raise_memlock(l, d->rule->memlock_bytes);
 	/* dma-buf export can only be probed on a bound device. */
 	if (!raw && !m->features.have[FEATURE_DMA_BUF_EXPORT] && vfio_probe_dma_buf_export(ld->fd) == 0)
 		manager_feature_found(m, FEATURE_DMA_BUF_EXPORT);
@@ -339,8 +241,7 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 	(void)inventory_refresh(m->inventory, d);
 	d = inventory_find(m->inventory, &address);
 	if (!d) {
-		safe_close(ld->kvm_fd);
-		safe_close(ld->fd);
+		ld->fd = vfio_close(ld->fd);
 		return why(ret_why, -ENODEV, "%s left the bus while it was attached", ld->name);
 	}
 
@@ -350,11 +251,37 @@ int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
 		tail = &(*tail)->next;
 	*tail = ld;
 	ld->device = d;
+	ld->memlock_quota = quota;
+	memlock_grant(l, quota);
 	manager_device_changed(m, d, device_set_lease(d, l, ld));
 	manager_lease_changed(m, l, "Devices");
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = d->name, .lease = l->object_path, .op = "attach" },
 		 "Attached to lease %u%s: dev_id %u, pt_id %u.", l->id, raw ? " (raw)" : "", ld->dev_id, ld->pt_id);
 	*ret = TAKE_PTR(ld);
+	return 0;
+}
+
+int lease_bind(struct lease_device *ld, char **ret_why)
+{
+	struct manager *m = ld->lease->manager;
+	uint32_t flags;
+	int r;
+
+	*ret_why = NULL;
+	if (ATTACH_STEP_DONE(ld, ATTACH_BIND))
+		return why(ret_why, LEASE_ALREADY_BOUND, "%s is bound already (attached with bind=true, or "
+				    "BindDevice was called before)", ld->name);
+	/* A raw file its client bound itself answers GET_INFO. */
+	if (vfio_device_flags(ld->fd, &flags) == 0)
+		return why(ret_why, LEASE_ALREADY_BOUND, "%s is bound already: the client bound the file itself",
+			   ld->name);
+	r = attach_run(ld, ATTACH_BIND, ATTACH_PT, ret_why);
+	if (r < 0)
+		return r;
+	if (!m->features.have[FEATURE_DMA_BUF_EXPORT] && vfio_probe_dma_buf_export(ld->fd) == 0)
+		manager_feature_found(m, FEATURE_DMA_BUF_EXPORT);
+	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = ld->name, .lease = ld->lease->object_path, .op = "bind" },
+		 "Bound for lease %u: dev_id %u, pt_id %u.", ld->lease->id, ld->dev_id, ld->pt_id);
 	return 0;
 }
 
@@ -367,22 +294,18 @@ static void lease_unlink(struct lease *l, struct lease_device *ld)
 		}
 }
 
-/* Steps 1-4 of the teardown for one device, which leaves the lease; returns
- * the device still to be settled (NULL when it left the bus). */
-static struct device *lease_release_kernel(struct lease_device *ld, const char *reason)
+/* ld leaves the lease: its share of the memlock quota goes back, its
+ * teardown begins.  Returns the device to settle (NULL: left the bus). */
+static struct device *lease_release_device(struct lease_device *ld, const char *reason)
 {
 	struct lease *l = ld->lease;
-	struct device *d = ld->device;
+	struct device *d;
 
 	lease_unlink(l, ld);
 	if (l->state == LEASE_ACTIVE)
 		manager_lease_changed(l->manager, l, "Devices");
-	if (d)
-		teardown_release_kernel(l->manager, d, ld->fd, ld->kvm_fd, reason);
-	else {
-		safe_close(ld->fd);
-		safe_close(ld->kvm_fd);
-	}
+	memlock_return(l, ld->memlock_quota);
+	d = teardown_begin(l->manager, ld, reason);
 	free(ld);
 	return d;
 }
@@ -390,43 +313,15 @@ static struct device *lease_release_kernel(struct lease_device *ld, const char *
 void lease_detach(struct lease_device *ld, const char *reason)
 {
 	struct manager *m = ld->lease->manager;
-	struct device *d = lease_release_kernel(ld, reason);
+	struct device *d = lease_release_device(ld, reason);
 
 	if (d)
-		teardown_settle(m, d);
+		teardown_settle(m, &d, 1);
 }
 
 void lease_device_gone(struct lease_device *ld)
 {
 	ld->device = NULL;
-}
-
-int lease_reset(struct lease_device *ld, char **ret_why)
-{
-	uint32_t flags;
-	int r;
-
-	*ret_why = NULL;
-	r = vfio_device_flags(ld->fd, &flags);
-	if (r == -EINVAL)
-		return why(ret_why, r, "%s is not bound to an iommufd yet (raw mode: bind it first)", ld->name);
-	if (r < 0)
-		return why(ret_why, r, "VFIO_DEVICE_GET_INFO failed: %s", strerror(-r));
-	if (flags & VFIO_DEVICE_FLAGS_RESET) {
-		r = vfio_reset(ld->fd);
-		if (r < 0)
-			return why(ret_why, r, "VFIO_DEVICE_RESET failed: %s", strerror(-r));
-	} else {
-		r = vfio_hot_reset(ld->fd);
-		if (r == -EPERM)
-			return why(ret_why, r, "%s has no function reset, and a hot reset is refused while a device "
-					    "of its reset set is open through another iommufd", ld->name);
-		if (r < 0)
-			return why(ret_why, r, "VFIO_DEVICE_PCI_HOT_RESET failed: %s", strerror(-r));
-	}
-	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = ld->name, .lease = ld->lease->object_path, .op = "reset" },
-		 "Reset (%s).", flags & VFIO_DEVICE_FLAGS_RESET ? "function reset" : "hot reset");
-	return 0;
 }
 
 void lease_end(struct lease *l, const char *reason)
@@ -441,25 +336,23 @@ void lease_end(struct lease *l, const char *reason)
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "release" },
 		 "Lease %u ending: %s.", l->id, reason);
 
-	/* Devices in reverse attach order, all of them through detach, reset
-	 * and close before any is settled (see teardown_settle()). */
+	/* Devices in reverse attach order; every release is begun before any
+	 * is waited for (see teardown.h). */
 	unsigned n = lease_device_count(l), k = 0;
 	struct device *released[n ? n : 1];
 	while (l->devices) {
 		struct lease_device *last = l->devices;
 		while (last->next)
 			last = last->next;
-		struct device *d = lease_release_kernel(last, reason);
+		struct device *d = lease_release_device(last, reason);
 		if (d)
 			released[k++] = d;
 	}
-	for (unsigned i = 0; i < k; i++)
-		teardown_settle(m, released[i]);
+	teardown_settle(m, released, k);
 	r = iommufd_destroy(l->iommufd, l->ioas_id);
 	if (r < 0)
 		log_warning_errno(r, "Lease %u: destroying IOAS %u failed: %m", l->id, l->ioas_id);
 	l->iommufd = safe_close(l->iommufd);
-	lease_restore_memlock(l);
 	manager_remove_lease(m, l, reason);
 	lease_free(l);
 }
@@ -473,8 +366,7 @@ void lease_abandon(struct lease *l)
 		l->devices = ld->next;
 		if (ld->device)
 			device_set_lease(ld->device, NULL, NULL);
-		safe_close(ld->fd);
-		safe_close(ld->kvm_fd);
+		vfio_close(ld->fd);
 		free(ld);
 	}
 	for (struct lease **p = &m->leases; *p; p = &(*p)->next)

@@ -14,9 +14,9 @@
  * (device::attachment) while attached.
  */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -31,9 +31,10 @@ struct lease_device {
 	struct device *device;       /* NULL once the device left the bus */
 	char name[BDF_STRING_MAX];
 	int fd;                      /* our reference to the cdev file */
-	int kvm_fd;                  /* the VM's KVM-VFIO device, when given; else -1 */
-	uint32_t dev_id, pt_id;      /* 0 in raw mode */
-	bool raw;
+	uint32_t dev_id, pt_id;      /* 0 until the daemon bound it */
+	unsigned steps_done;         /* 1 << enum attach_step, see attach.h */
+	bool claimed;                /* the claim moved it off a host driver */
+	uint64_t memlock_quota;      /* this device's share of lease::memlock_limit */
 	struct lease_device *next;   /* lease::devices */
 };
 
@@ -58,8 +59,7 @@ struct lease {
 
 	int iommufd;
 	uint32_t ioas_id;
-	uint64_t memlock_limit;      /* given to the owner; 0: untouched */
-	struct rlimit saved_memlock;
+	uint64_t memlock_limit;      /* this lease's pinned-memory share (memlock.h) */
 
 	enum lease_state state;
 	struct lease_device *devices;
@@ -78,24 +78,25 @@ struct lease_owner {
 int lease_new(struct manager *m, const struct lease_owner *owner, struct lease **ret, char **ret_why);
 
 /*
- * Claim the device, open its cdev and (unless raw) add it to kvm_fd, bind it
- * to the lease's iommufd and attach it to the IOAS, in that order.  On
- * failure everything done is undone and *ret_why explains.  Returns the
- * lease_device; its fd stays ours, the caller sends a duplicate.
+ * Attach d (attach.h has the order of steps): claimed, opened and, unless
+ * raw, bound to the lease's iommufd and attached to its IOAS.  On failure
+ * everything done is undone and *ret_why explains.  The lease_device's fd
+ * stays ours; the caller sends a duplicate.
  */
-int lease_attach(struct lease *l, struct device *d, bool raw, int kvm_fd,
-		 struct lease_device **ret, char **ret_why);
+int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why);
+
+/* BindDevice: the daemon binds and attaches a file it handed out unbound.
+ * LEASE_ALREADY_BOUND when someone bound it already. */
+#define LEASE_ALREADY_BOUND (-EALREADY)
+int lease_bind(struct lease_device *ld, char **ret_why);
 
 struct lease_device *lease_find_device(struct lease *l, const struct bdf *address);
 
-/* Ordered teardown of one device (DESIGN §5 rule 7). */
+/* DetachDevice: the ordered teardown of one device (teardown.h). */
 void lease_detach(struct lease_device *ld, const char *reason);
 
-/* FLR, or hot reset of the dev_set when that is the only way. */
-int lease_reset(struct lease_device *ld, char **ret_why);
-
 /* End the lease now: every device torn down in reverse attach order, the
- * IOAS destroyed, the owner's memlock limit restored, LeaseReleased sent. */
+ * IOAS destroyed, the owner's memlock share returned, LeaseReleased sent. */
 void lease_end(struct lease *l, const char *reason);
 
 /* Daemon exit: drop the daemon's references without tearing anything down,

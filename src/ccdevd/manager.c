@@ -11,7 +11,9 @@
 #include "cleanup.h"
 #include "lease.h"
 #include "log.h"
+#include "memlock.h"
 #include "privilege.h"
+#include "teardown.h"
 
 static void manager_free(struct manager *m)
 {
@@ -27,11 +29,20 @@ static void manager_free(struct manager *m)
 			    l->id, (int)l->owner_pid);
 		lease_abandon(l);
 	}
+	/* Teardowns under way are resumed by nobody yet (restart re-adoption
+	 * is not built): their release children run on and are reparented. */
+	if (m->inventory) {
+		size_t n;
+		struct device *const *devices = inventory_devices(m->inventory, &n);
+		for (size_t i = 0; i < n; i++)
+			teardown_abandon(m, devices[i]);
+	}
 	/* The inventory's devices are referenced by bus objects: drop the bus
 	 * first. */
 	sd_bus_flush_close_unref(m->bus);
 	inventory_free(m->inventory);
 	config_free(m->config);
+	memlock_forget(m);
 	sd_event_unref(m->event);
 	free(m);
 }
@@ -108,7 +119,6 @@ void manager_device_released(struct manager *m, struct device *d)
 {
 	struct bdf address = d->address;
 
-	d->retry_source = sd_event_source_disable_unref(d->retry_source);
 	/* Read the driver link first, so the state the release ends in is
 	 * derived from where the device is now, not from the last uevent. */
 	(void)inventory_refresh(m->inventory, d);
@@ -198,6 +208,7 @@ static void on_device_removed(struct device *d, void *userdata)
 		lease_device_gone(ld);
 		lease_detach(ld, "device removed");
 	}
+	teardown_abandon(m, d);
 	if (!d->managed)
 		return;
 	log_dev(LOG_INFO, 0, d->name, "inventory", "Device removed from the bus.");

@@ -15,6 +15,8 @@
 #include "kernel-features.h"
 #include "inventory.h"
 
+struct memlock_saved;
+
 struct manager_options {
 	const char *config_path;
 	bool config_path_explicit; /* --config given: a missing file is an error */
@@ -31,6 +33,7 @@ struct manager {
 	struct lease *leases;       /* owned; lease::next */
 	unsigned n_leases;
 	unsigned next_lease_id;
+	struct memlock_saved *memlock_saved; /* owned; memlock.c */
 };
 
 int manager_run(const struct manager_options *options);

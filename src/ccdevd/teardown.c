@@ -2,257 +2,524 @@
 #include "teardown.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <poll.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "attach.h"
 #include "claim.h"
 #include "cleanup.h"
 #include "config.h"
 #include "device.h"
-#include "kernel-uapi.h"
-#include "kernel/iommufd.h"
+#include "group.h"
 #include "kernel/sysfs.h"
 #include "kernel/vfio.h"
+#include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "reset.h"
+#include "strv.h"
 
-#define RETRY_USEC (1000 * 1000)
-#define RESTORE_WAIT_MSEC 2000
+#define SETTLE_WAIT_MSEC 2000
+#define NODE_GONE_WAIT_MSEC 2000
+#define BACKOFF_MIN_SEC 1
+#define BACKOFF_MAX_SEC 16
+#define HOLDERS_REFRESH_USEC (2 * 1000 * 1000)
+#define HOLDERS_MAX 8
 
-static void step_log(const struct device *d, const char *step, int r, const char *what)
+struct teardown {
+	struct manager *manager;
+	struct device *device;
+	int fd;                  /* the daemon's file, until the release closes it */
+	dev_t rdev;              /* the cdev's number, to find holders */
+	bool file_bound;         /* someone had access: the device needs its reset */
+	pid_t child;             /* the unbind, while it runs */
+	int pidfd;
+	sd_event_source *child_source;
+	sd_event_source *timer;  /* retry after a failure, or holders refresh */
+	unsigned backoff;        /* seconds until the next retry */
+};
+
+static void advance(struct teardown *t);
+static void release_start(struct teardown *t);
+static void release_waiting(struct teardown *t);
+
+static void step_log(const struct device *d, const char *step, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void step_log(const struct device *d, const char *step, const char *fmt, ...)
 {
-	if (r < 0)
-		log_dev(LOG_WARNING, r, d->name, step, "Teardown %s: %s failed: %m", step, what);
-	else
-		log_dev(LOG_INFO, 0, d->name, step, "Teardown %s: %s.", step, what);
+	_cleanup_free_ char *text = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	log_dev(LOG_INFO, 0, d->name, step, "Teardown %s: %s.", step, text ? text : "?");
 }
 
-/* Steps 1-4.  EINVAL from detach/reset means the file was never bound (raw
- * mode, client never bound it): nothing to undo there. */
-static void release_kernel_objects(struct device *d, int device_fd, int kvm_fd)
+static void set_step(struct teardown *t, enum teardown_step step)
 {
-	uint32_t flags = 0;
+	t->device->teardown_step = step;
+}
+
+static void teardown_free(struct teardown *t)
+{
+	if (!t)
+		return;
+	sd_event_source_disable_unref(t->timer);
+	sd_event_source_disable_unref(t->child_source);
+	safe_close(t->pidfd);
+	vfio_close(t->fd);
+	free(t);
+}
+
+/* ---- waiting: retries with backoff, and the holders refresh ---- */
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct teardown *t = userdata;
+
+	t->timer = sd_event_source_disable_unref(t->timer);
+	if (t->device->teardown_step != TEARDOWN_RELEASE) {
+		advance(t);
+		return 0;
+	}
+	/* The release is retried from the event loop: no waiting here. */
+	release_start(t);
+	if (t->pidfd >= 0)
+		release_waiting(t);
+	return 0;
+}
+
+static void arm_timer(struct teardown *t, uint64_t usec)
+{
 	int r;
 
-	if (device_fd >= 0) {
-		r = vfio_detach_pt(device_fd);
-		step_log(d, "detach", r == -EINVAL ? 0 : r,
-			 r == -EINVAL ? "not bound, nothing attached" : "detached from the IOAS");
-
-		r = vfio_device_flags(device_fd, &flags);
-		if (r == -EINVAL) {
-			step_log(d, "reset", 0, "never bound by a client, nothing to reset");
-		} else {
-			if (r >= 0 && (flags & VFIO_DEVICE_FLAGS_RESET))
-				r = vfio_reset(device_fd);
-			else if (r >= 0)
-				r = vfio_hot_reset(device_fd);
-			step_log(d, "reset", r, "device reset");
-		}
-	}
-	if (kvm_fd >= 0 && device_fd >= 0) {
-		r = vfio_kvm_file_del(kvm_fd, device_fd);
-		step_log(d, "kvm", r, "removed from the VM's KVM-VFIO device");
-	}
-	safe_close(kvm_fd);
-	safe_close(device_fd);
-	step_log(d, "close", 0, "daemon's fds closed");
+	t->timer = sd_event_source_disable_unref(t->timer);
+	r = sd_event_add_time_relative(t->manager->event, &t->timer, CLOCK_MONOTONIC, usec, 0, on_timer, t);
+	if (r < 0)
+		log_dev(LOG_ERR, r, t->device->name, "teardown", "Cannot schedule a retry: %m; the device stays as it is.");
 }
 
-/*
- * Is the device still open through someone else's file?  The cdev allows one
- * bound file at a time, so a fresh file that cannot bind (EINVAL) means
- * another one still is.  Returns 1 held, 0 free, <0 error.
- */
-static int device_is_held(const struct device *d)
+/* A step failed: quarantine, say why, retry the step later. */
+static void quarantine(struct teardown *t, const char *why)
+{
+	struct device *d = t->device;
+	_cleanup_free_ char *reason = NULL;
+
+	t->backoff = t->backoff ? t->backoff * 2 : BACKOFF_MIN_SEC;
+	if (t->backoff > BACKOFF_MAX_SEC)
+		t->backoff = BACKOFF_MAX_SEC;
+	if (asprintf(&reason, "%s; retrying in %u s", why, t->backoff) < 0)
+		reason = NULL;
+	log_dev(LOG_WARNING, 0, d->name, teardown_step_to_string(d->teardown_step), "Quarantined: %s.",
+		reason ? reason : why);
+	manager_device_changed(t->manager, d, device_quarantine(d, reason ? reason : why));
+	arm_timer(t, (uint64_t)t->backoff * 1000 * 1000);
+}
+
+/* Still on its way, not failed: releasing, saying what it waits for. */
+static void wait_for(struct teardown *t, const char *why)
+{
+	manager_device_changed(t->manager, t->device, device_begin_release(t->device, why));
+}
+
+/* ---- release: the kernel's proof that no file is open ---- */
+
+static void release_finished(struct teardown *t)
+{
+	struct device *d = t->device;
+	char driver[64] = "";
+	int r;
+
+	t->child_source = sd_event_source_disable_unref(t->child_source);
+	t->timer = sd_event_source_disable_unref(t->timer);
+	r = sysfs_unbind_finish(TAKE_FD(t->pidfd), t->child);
+	t->child = 0;
+	(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
+	if (r < 0 || strcmp(driver, "vfio-pci") == 0) {
+		_cleanup_free_ char *why = NULL;
+		if (asprintf(&why, "unbinding vfio-pci failed (%s), so the kernel has not proven that no file of "
+				   "it is open", r < 0 ? strerror(-r) : "still bound") < 0)
+			why = NULL;
+		quarantine(t, why ? why : "unbinding vfio-pci failed");
+		return;
+	}
+	step_log(d, "release", "no file open (vfio-pci unbound)");
+	t->backoff = 0;
+	set_step(t, TEARDOWN_RESET);
+	advance(t);
+}
+
+static int on_child_exited(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	release_finished(userdata);
+	return 0;
+}
+
+/* "held open by pid 12 (qemu), pid 15 (sh)" into reason. */
+static void describe_holders(struct teardown *t, char **ret)
+{
+	struct fd_holder h[HOLDERS_MAX];
+	_cleanup_free_ char *list = NULL;
+	size_t len = 0;
+	int n = proc_find_holders(t->rdev, h, HOLDERS_MAX);
+	FILE *f = open_memstream(&list, &len);
+
+	*ret = NULL;
+	if (!f)
+		return;
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%spid %d (%s)", i ? ", " : "", (int)h[i].pid, h[i].comm);
+	fclose(f);
+	if (n > 0) {
+		if (asprintf(ret, "held open by %s; released once it closes the device or exits (root: ccdevctl "
+				  "release --force %s)", list, t->device->name) < 0)
+			*ret = NULL;
+	} else if (asprintf(ret, "held open by a process ccdevd cannot see (a file in flight on a socket, or in "
+				 "another PID namespace); released once it is closed") < 0)
+		*ret = NULL;
+}
+
+static int on_holders_refresh(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct teardown *t = userdata;
+	_cleanup_free_ char *why = NULL;
+
+	describe_holders(t, &why);
+	if (why && strcmp(why, t->device->state_reason) != 0) {
+		log_dev(LOG_INFO, 0, t->device->name, "release", "Teardown release: %s.", why);
+		wait_for(t, why);
+	}
+	return sd_event_source_set_time_relative(s, HOLDERS_REFRESH_USEC) < 0 ? 0
+	       : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+/* The proof did not come at once: someone else holds the file. */
+static void release_waiting(struct teardown *t)
+{
+	_cleanup_free_ char *why = NULL;
+	int r;
+
+	describe_holders(t, &why);
+	log_dev(LOG_WARNING, 0, t->device->name, "release", "Teardown release: %s; waiting for it to close.",
+		why ? why : "held open");
+	wait_for(t, why ? why : "held open by another process");
+	r = sd_event_add_io(t->manager->event, &t->child_source, t->pidfd, EPOLLIN, on_child_exited, t);
+	if (r < 0) {
+		log_dev(LOG_ERR, r, t->device->name, "release", "Cannot watch the release (%m); waiting for it here.");
+		release_finished(t);
+		return;
+	}
+	t->timer = sd_event_source_disable_unref(t->timer);
+	(void)sd_event_add_time_relative(t->manager->event, &t->timer, CLOCK_MONOTONIC, HOLDERS_REFRESH_USEC, 0,
+					 on_holders_refresh, t);
+}
+
+static bool pidfd_exited(int pidfd, int timeout_msec)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, timeout_msec) == 1;
+}
+
+/* The unbind has removed the cdev node once it holds the device lock. */
+static void wait_node_gone(struct teardown *t)
 {
 	char path[64];
-	_cleanup_close_ int fd = -1, iommufd = -1;
-	uint32_t dev_id;
+
+	for (int i = 0; i < NODE_GONE_WAIT_MSEC; i++) {
+		if (sysfs_vfio_cdev_path(t->device->syspath, path, sizeof path) < 0 || pidfd_exited(t->pidfd, 0))
+			return;
+		(void)poll(NULL, 0, 1);
+	}
+	log_dev(LOG_WARNING, 0, t->device->name, "release", "The cdev node is still there %d ms after the unbind "
+		"began; closing the daemon's file anyway.", NODE_GONE_WAIT_MSEC);
+}
+
+static void release_start(struct teardown *t)
+{
+	struct device *d = t->device;
+	uint32_t flags;
 	int r;
 
-	r = sysfs_vfio_cdev_path(d->syspath, path, sizeof path);
-	if (r < 0)
-		return 0; /* not on vfio-pci: no VFIO file can hold it */
-	fd = vfio_cdev_open(path);
-	if (fd < 0)
-		return fd;
-	iommufd = iommufd_open();
-	if (iommufd < 0)
-		return iommufd;
-	r = vfio_bind_iommufd(fd, iommufd, &dev_id);
-	if (r == -EINVAL)
-		return 1;
-	/* EPERM: the kernel checked this device's own files first (EINVAL
-	 * above) and then refused the IOMMU group, because a sibling is on a
-	 * host driver or bound elsewhere.  This device is not held. */
-	if (r == -EPERM)
-		return 0;
-	return r < 0 ? r : 0;
-}
-
-static int settle(struct manager *m, struct device *d);
-
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct device *d = userdata;
-
-	d->retry_source = sd_event_source_disable_unref(d->retry_source);
-	return settle(d->manager, d);
-}
-
-static void quarantine(struct manager *m, struct device *d, const char *why)
-{
-	int r;
-
-	if (strcmp(d->state_reason, why) != 0)
-		log_dev(LOG_WARNING, 0, d->name, "settle", "Quarantined: %s; retrying every second.", why);
-	manager_device_changed(m, d, device_quarantine(d, why));
-	if (d->retry_source)
-		return;
-	d->manager = m;
-	r = sd_event_add_time_relative(m->event, &d->retry_source, CLOCK_MONOTONIC, RETRY_USEC, 0,
-				       on_retry, d);
-	if (r < 0)
-		log_dev(LOG_ERR, r, d->name, "settle", "Cannot schedule a retry: %m; the device stays quarantined.");
-}
-
-/* Steps 5-6. */
-/*
- * Restoring the host driver starts by unbinding vfio-pci, and that blocks in
- * the kernel for as long as anyone keeps the device's cdev open.  A file that
- * was opened but never bound (raw mode, handed on) is invisible to
- * device_is_held(), so the sysfs writes run in a child process: the daemon
- * stays responsive and says what it waits for.
- */
-static void restore_finished(struct manager *m, struct device *d, const siginfo_t *si)
-{
-	char now[64] = "";
-	_cleanup_free_ char *why = NULL;
-
-	d->restore_source = sd_event_source_disable_unref(d->restore_source);
-	if (si->si_code == CLD_EXITED && si->si_status == 0) {
-		step_log(d, "driver", 0, "host driver restored and verified");
-		manager_device_released(m, d);
-		return;
-	}
-	(void)sysfs_read_driver(d->syspath, now, sizeof now);
-	if (asprintf(&why, "restoring host driver '%s' failed (driver now '%s')",
-		     d->original_driver[0] ? d->original_driver : "(none)", now) < 0)
-		why = NULL;
-	quarantine(m, d, why ? why : "restoring the host driver failed");
-}
-
-static int on_restore_exited(sd_event_source *s, const siginfo_t *si, void *userdata)
-{
-	struct device *d = userdata;
-
-	restore_finished(d->manager, d, si);
-	return 0;
-}
-
-/* The restore outlasted the wait: say on the bus what it waits for. */
-static void restore_is_slow(struct device *d)
-{
-	const char *why = "vfio-pci is waiting for the device to be closed: a process still has it open "
-			  "(perhaps handed on without binding it); released once that process closes it or exits";
-
-	log_dev(LOG_WARNING, 0, d->name, "driver", "Teardown driver: %s.", why);
-	manager_device_changed(d->manager, d, device_begin_release(d, why));
-}
-
-static int restore_in_child(struct manager *m, struct device *d)
-{
-	pid_t pid;
-	int r;
-
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		/* Only sysfs writes and reads here, nothing of the parent's loop,
-		 * and none of its fds: they stay with their one owner. */
-		_cleanup_free_ char *why = NULL;
-		(void)close_range(3, ~0U, 0);
-		int k = claim_restore(d, &why);
-		if (k < 0)
-			log_dev(LOG_ERR, k, d->name, "driver", "%s", why ? why : "restore failed");
-		_exit(k < 0 ? 1 : 0);
-	}
-	d->manager = m;
-
-	/* The usual restore takes a fraction of a second: wait for it here, so
-	 * that a Release answers with the device back on its driver. */
-	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-	siginfo_t si = {};
-	if (pidfd >= 0 && poll(&p, 1, RESTORE_WAIT_MSEC) == 1 &&
-	    waitid(P_PID, (id_t)pid, &si, WEXITED) == 0) {
-		restore_finished(m, d, &si);
-		return 0;
-	}
-
-	r = sd_event_add_child(m->event, &d->restore_source, pid, WEXITED, on_restore_exited, d);
+	set_step(t, TEARDOWN_RELEASE);
+	if (t->fd >= 0 && !t->rdev)
+		(void)sysfs_vfio_cdev_devnum(d->syspath, &t->rdev);
+	step_log(d, "release", "unbinding vfio-pci; no file of the device may stay open");
+	r = sysfs_unbind_start(d->syspath, d->name, &t->child);
 	if (r < 0) {
-		/* Cannot watch it: wait for it here rather than lose it. */
-		log_dev(LOG_WARNING, r, d->name, "driver", "Cannot watch the restore (%m); waiting for it.");
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED) == 0)
-			restore_finished(m, d, &si);
-		return 0;
+		_cleanup_free_ char *why = NULL;
+		if (asprintf(&why, "cannot start unbinding vfio-pci: %s", strerror(-r)) < 0)
+			why = NULL;
+		quarantine(t, why ? why : "cannot start unbinding vfio-pci");
+		return;
 	}
-	restore_is_slow(d);
-	return 0;
+	t->pidfd = r;
+	if (t->fd >= 0) {
+		wait_node_gone(t);
+		/* No file can bind now (the unbind holds the device lock), so a
+		 * file not bound now never was: nobody had access through it. */
+		t->file_bound = t->file_bound || vfio_device_flags(t->fd, &flags) == 0;
+		t->fd = vfio_close(t->fd);
+	}
 }
 
-static int settle(struct manager *m, struct device *d)
+/* ---- reset and release policy ---- */
+
+/* A hot reset of d's set reset member too, which was waiting for it. */
+static void reset_with_set(struct manager *m, struct device *member)
 {
+	step_log(member, "reset", "done by the hot reset of its reset set");
+	member->teardown->backoff = 0;
+	member->teardown_step = TEARDOWN_DRIVER;
+}
+
+static void do_reset(struct teardown *t)
+{
+	struct device *d = t->device;
+	_cleanup_free_ char *method = NULL, *why = NULL;
+	int r;
+
+	if (!t->file_bound) {
+		step_log(d, "reset", "not needed, the file was never bound: nobody had access since its last reset");
+		set_step(t, TEARDOWN_DRIVER);
+		return;
+	}
+	r = reset_released(t->manager, d, &method, &why, reset_with_set);
+	if (r == RESET_SET_PENDING) {
+		wait_for(t, why ? why : "waiting for a device of its reset set");
+		return;
+	}
+	if (r < 0) {
+		_cleanup_free_ char *q = NULL;
+		if (asprintf(&q, "reset failed: %s", why ? why : strerror(-r)) < 0)
+			q = NULL;
+		quarantine(t, q ? q : "reset failed");
+		return;
+	}
+	step_log(d, "reset", "%s", method ? method : "done");
+	t->backoff = 0;
+	set_step(t, TEARDOWN_DRIVER);
+}
+
+/* Is a device d goes with (IOMMU group, reset set) still before "driver"? */
+static struct device *sibling_before_driver(struct manager *m, struct device *d)
+{
+	struct device *set[RESET_SET_MAX];
+	size_t n = reset_set_members(m->inventory, d, set, RESET_SET_MAX);
+
+	for (size_t i = 1; i < n; i++)
+		if (set[i]->teardown_step > TEARDOWN_NONE && set[i]->teardown_step < TEARDOWN_DRIVER)
+			return set[i];
+	STRV_FOREACH(name, d->group_members) {
+		struct bdf address;
+		struct device *o;
+		if (bdf_parse(*name, &address) < 0 || !(o = inventory_find(m->inventory, &address)) || o == d)
+			continue;
+		if (o->teardown_step > TEARDOWN_NONE && o->teardown_step < TEARDOWN_DRIVER)
+			return o;
+	}
+	return NULL;
+}
+
+static void kick_siblings(struct manager *m, struct device *d);
+
+static void finish(struct teardown *t)
+{
+	struct manager *m = t->manager;
+	struct device *d = t->device;
+	struct bdf address = d->address;
+
+	d->teardown = NULL;
+	d->teardown_step = TEARDOWN_NONE;
+	teardown_free(t);
+	manager_device_released(m, d);
+	d = inventory_find(m->inventory, &address);
+	if (d)
+		kick_siblings(m, d);
+}
+
+static void do_driver(struct teardown *t)
+{
+	struct device *d = t->device;
 	_cleanup_free_ char *why = NULL;
 	enum release_policy policy = d->rule ? d->rule->on_release : RELEASE_RESTORE_DRIVER;
+	struct device *other = sibling_before_driver(t->manager, d);
 	int r;
 
-	r = device_is_held(d);
-	if (r > 0) {
-		quarantine(m, d, "still open through a file ccdevd handed out (the lease owner, or a process "
-				 "it passed the fd to, has not closed it); released once it is closed");
-		return 0;
+	if (other) {
+		_cleanup_free_ char *w = NULL;
+		if (asprintf(&w, "waiting for %s (same IOMMU group or reset set) to be released and reset first",
+			     other->name) < 0)
+			w = NULL;
+		wait_for(t, w ? w : "waiting for a device of its group");
+		return;
 	}
-	if (r < 0)
-		log_dev(LOG_WARNING, r, d->name, "settle", "Cannot tell whether the device is still held: %m");
-
-	if (policy == RELEASE_RESTORE_DRIVER) {
-		if (d->restore_source)
-			return 0; /* already under way */
-		r = restore_in_child(m, d);
-		if (r >= 0)
-			return 0; /* on_restore_exited() goes on */
-		log_dev(LOG_WARNING, r, d->name, "driver", "Cannot restore in a child process (%m); restoring here.");
+	if (policy == RELEASE_RESTORE_DRIVER)
 		r = claim_restore(d, &why);
-		if (r < 0) {
-			quarantine(m, d, why ? why : "restoring the host driver failed");
-			return 0;
-		}
-		step_log(d, "driver", 0, "host driver restored and verified");
-	} else {
-		step_log(d, "driver", 0, "kept on vfio-pci, idle");
+	else
+		r = claim_for_vfio(d, &why);
+	if (r < 0) {
+		quarantine(t, why ? why : "the release policy's driver did not bind");
+		return;
 	}
-	manager_device_released(m, d);
+	step_log(d, "driver", policy == RELEASE_RESTORE_DRIVER ? "host driver restored and verified"
+							      : "kept on vfio-pci, idle");
+	finish(t);
+}
+
+/* Carry the teardown as far as it goes now. */
+static void advance(struct teardown *t)
+{
+	struct device *d = t->device;
+
+	if (d->teardown_step == TEARDOWN_RESET)
+		do_reset(t);
+	if (d->teardown == t && d->teardown_step == TEARDOWN_DRIVER)
+		do_driver(t);
+}
+
+static void kick_siblings(struct manager *m, struct device *d)
+{
+	struct device *set[RESET_SET_MAX];
+	size_t n = reset_set_members(m->inventory, d, set, RESET_SET_MAX);
+
+	for (size_t i = 1; i < n; i++)
+		if (set[i]->teardown && set[i]->teardown_step >= TEARDOWN_RESET && !set[i]->teardown->timer)
+			advance(set[i]->teardown);
+	STRV_FOREACH(name, d->group_members) {
+		struct bdf address;
+		struct device *o;
+		if (bdf_parse(*name, &address) < 0 || !(o = inventory_find(m->inventory, &address)) || o == d)
+			continue;
+		if (o->teardown && o->teardown_step >= TEARDOWN_RESET && !o->teardown->timer)
+			advance(o->teardown);
+	}
+}
+
+/* ---- entry points ---- */
+
+struct device *teardown_begin(struct manager *m, struct lease_device *ld, const char *reason)
+{
+	struct device *d = ld->device;
+	bool attached = ATTACH_STEP_DONE(ld, ATTACH_PT);
+	struct teardown *t;
+
+	if (!d) {
+		ld->fd = vfio_close(ld->fd);
+		return NULL;
+	}
+	log_dev(LOG_INFO, 0, d->name, "teardown", "Teardown started: %s.", reason);
+	manager_device_changed(m, d, device_begin_release(d, reason));
+	d->teardown_step = TEARDOWN_DETACH;
+	attach_undo_kernel(ld);
+	step_log(d, "detach", attached ? "detached from the IOAS" : "not bound, nothing attached");
+
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		/* Without its state the device cannot be proven free: leave it
+		 * releasing, never idle. */
+		log_dev(LOG_ERR, ENOMEM, d->name, "teardown", "Out of memory; the device stays releasing.");
+		return NULL;
+	}
+	*t = (struct teardown){ .manager = m, .device = d, .fd = TAKE_FD(ld->fd), .pidfd = -1,
+				.file_bound = ATTACH_STEP_DONE(ld, ATTACH_BIND) };
+	ld->steps_done = 0;
+	d->teardown = t;
+	release_start(t);
+	return d;
+}
+
+void teardown_settle(struct manager *m, struct device **devices, size_t n)
+{
+	struct timespec start;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (size_t i = 0; i < n; i++) {
+		struct device *d = devices[i];
+		struct teardown *t = d->teardown;
+		struct timespec now;
+		long left;
+
+		if (!t || d->teardown_step != TEARDOWN_RELEASE || t->pidfd < 0 || t->child_source)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = SETTLE_WAIT_MSEC - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (pidfd_exited(t->pidfd, left > 0 ? (int)left : 0))
+			release_finished(t);
+		else
+			release_waiting(t);
+	}
+}
+
+int teardown_force(struct device *d, struct fd_holder *killed, size_t max, char **ret_why)
+{
+	struct teardown *t = d->teardown;
+	int n, k = 0;
+
+	*ret_why = NULL;
+	if (!t || d->teardown_step != TEARDOWN_RELEASE || t->pidfd < 0)
+		return TEARDOWN_NOT_WAITING;
+	n = proc_find_holders(t->rdev, killed, max);
+	if (n < 0)
+		return n;
+	if (n == 0) {
+		if (asprintf(ret_why, "no process holding %s can be found (a file in flight on a socket, or in "
+				      "another PID namespace, is invisible); it stays releasing", d->name) < 0)
+			*ret_why = NULL;
+		return -ENOENT;
+	}
+	for (int i = 0; i < n; i++) {
+		int r = proc_kill(killed[i].pid);
+		log_dev(r < 0 ? LOG_WARNING : LOG_NOTICE, r, d->name, "release",
+			"Force release: SIGKILL to pid %d (%s)%s.", (int)killed[i].pid, killed[i].comm,
+			r < 0 ? " failed: %m" : "");
+		if (r >= 0)
+			killed[k++] = killed[i];
+	}
+	return k;
+}
+
+/* A release child whose device went away: reap it when it ends. */
+struct reaper {
+	pid_t pid;
+	int pidfd;
+	sd_event_source *source;
+};
+
+static int on_reap(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct reaper *r = userdata;
+
+	(void)sysfs_unbind_finish(r->pidfd, r->pid);
+	sd_event_source_disable_unref(r->source);
+	free(r);
 	return 0;
 }
 
-void teardown_release_kernel(struct manager *m, struct device *d, int device_fd, int kvm_fd,
-			     const char *reason)
+void teardown_abandon(struct manager *m, struct device *d)
 {
-	log_dev(LOG_INFO, 0, d->name, "teardown", "Teardown started: %s.", reason);
-	manager_device_changed(m, d, device_begin_release(d, reason));
-	release_kernel_objects(d, device_fd, kvm_fd);
-}
+	struct teardown *t = d->teardown;
 
-void teardown_settle(struct manager *m, struct device *d)
-{
-	(void)settle(m, d);
+	if (!t)
+		return;
+	d->teardown = NULL;
+	d->teardown_step = TEARDOWN_NONE;
+	if (t->pidfd >= 0) {
+		struct reaper *r = calloc(1, sizeof(*r));
+		if (r && sd_event_add_io(m->event, &r->source, t->pidfd, EPOLLIN, on_reap, r) >= 0) {
+			r->pid = t->child;
+			r->pidfd = TAKE_FD(t->pidfd);
+		} else
+			free(r);
+	}
+	teardown_free(t);
 }

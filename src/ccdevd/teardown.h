@@ -3,32 +3,51 @@
 
 /*
  * The ordered teardown of a device leaving a lease, the one place it lives
- * (DESIGN §5 rule 7), whether the lease was released, its owner crashed or
- * the daemon stops:
+ * (DESIGN §5 rule 7, §10), whether the lease was released, its owner crashed
+ * or the owner detached the device:
  *
- *   1. detach from the IOAS           VFIO_DEVICE_DETACH_IOMMUFD_PT
- *   2. reset                          VFIO_DEVICE_RESET, else hot reset
- *   3. leave the VM's KVM-VFIO device KVM_DEV_VFIO_FILE_DEL
- *   4. close the daemon's fds
- *   5. make sure nobody else holds it (a client may have passed its fd on);
- *      if someone does: quarantine, say who/why, retry every second
- *   6. the release policy: back to the host driver (verified) or stay on
- *      vfio-pci, idle
+ *   detach   undo the kernel objects of the attach (attach_undo_kernel())
+ *   release  unbind vfio-pci in a child process; once the cdev node is gone
+ *            close the daemon's file.  The unbind completes only when every
+ *            file of the device is closed: that is the kernel's proof that no
+ *            tenant keeps access.  While a holder keeps it open the device is
+ *            "releasing" and StateReason names the holders.  Because the
+ *            unbind holds the device lock, the last close does not reset the
+ *            device and a holder's unbound file can no longer bind.
+ *   reset    one reset, after the proof (reset_released()): a file that was
+ *            never bound gave nobody access and needs none
+ *   driver   the release policy: the original host driver, or vfio-pci again
  *
- * Each step logs its outcome with the device and step as journal fields.
- * Steps 1-3 are best effort (a device the client never bound has nothing to
- * detach or reset); 5 and 6 must succeed before the device is free again.
+ * A step that fails quarantines the device (StateReason, journal) and is
+ * retried with backoff (1 s doubling to 16 s); the device is never handed
+ * out before every step succeeded.  A device waits before "driver" while a
+ * device of its IOMMU group or reset set is still before that step, and a
+ * hot reset waits for every device of the set to be released.
  */
 
-struct manager;
+#include <errno.h>
+#include <stddef.h>
+
+#include "kernel/proc.h"
+
 struct device;
+struct lease_device;
+struct manager;
 
-/* Steps 1-4.  Takes ownership of device_fd and kvm_fd (either may be -1). */
-void teardown_release_kernel(struct manager *m, struct device *d, int device_fd, int kvm_fd,
-			     const char *reason);
+/* Take ld's file and begin: detach, then start the release.  Returns the
+ * device to pass to teardown_settle(), or NULL when it left the bus. */
+struct device *teardown_begin(struct manager *m, struct lease_device *ld, const char *reason);
 
-/* Steps 5-6.  When a lease holds several devices of one IOMMU group or reset
- * set, every one of them goes through steps 1-4 before any is settled: a
- * member back on its host driver would make the others' resets and the
- * held-probe fail. */
-void teardown_settle(struct manager *m, struct device *d);
+/* Wait up to 2 s in all for the releases begun to be proven, and carry each
+ * device as far as it goes; what still waits goes on from the event loop. */
+void teardown_settle(struct manager *m, struct device **devices, size_t n);
+
+/* ForceRelease: SIGKILL the processes holding d's file while its release
+ * waits.  Returns how many were killed (their pid and comm in killed), or
+ * TEARDOWN_NOT_WAITING, or another negative errno with *ret_why. */
+#define TEARDOWN_NOT_WAITING (-EALREADY)
+int teardown_force(struct device *d, struct fd_holder *killed, size_t max, char **ret_why);
+
+/* The device leaves the bus, or the daemon exits: stop its teardown (a
+ * release child still running is reaped when it ends). */
+void teardown_abandon(struct manager *m, struct device *d);

@@ -21,6 +21,10 @@
 #define CCDEVD_ERROR_CONFIG_INVALID "org.ccdevd1.Error.ConfigInvalid"
 #define CCDEVD_ERROR_NO_SUCH_LEASE "org.ccdevd1.Error.NoSuchLease"
 #define CCDEVD_ERROR_FAILED "org.ccdevd1.Error.Failed"
+#define CCDEVD_ERROR_ALREADY_BOUND "org.ccdevd1.Error.AlreadyBound"
+#define CCDEVD_ERROR_RESET_SET_NOT_VIABLE "org.ccdevd1.Error.ResetSetNotViable"
+#define CCDEVD_ERROR_NOT_RELEASING "org.ccdevd1.Error.NotReleasing"
+#define CCDEVD_ERROR_LIMIT_EXCEEDED "org.ccdevd1.Error.LimitExceeded"
 
 #define CCDEVD_LEASE_PREFIX "/org/ccdevd1/lease"
 #define CCDEVD_LEASE_IFACE "org.ccdevd1.Lease"

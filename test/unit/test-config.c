@@ -274,7 +274,7 @@ static void test_duplicate_keys_are_rejected_where_they_repeat(void)
 
 static void test_unknown_keys_are_rejected_with_their_path(void)
 {
-	check_error("{ 'device': [] }", ": device: unknown key", NULL);
+	check_error("{ 'device': [] }", ": device: unknown key", "(expected readers, devices or limits)");
 	check_error("{ 'readers': { 'user': [] } }", ": readers.user: unknown key", NULL);
 	check_error("{ 'devices': [ { 'class': '02' }, { 'class': '02', 'onrelease': 'restore' } ] }",
 		    ": devices[1].onrelease: unknown key", NULL);
@@ -392,6 +392,52 @@ static void test_memlock_out_of_range_is_rejected(void)
 		    "got 1048577");
 	check_error("{ 'devices': [ { 'class': '02', 'memlock_mib': 18446744073709551615 } ] }",
 		    "devices[0].memlock_mib: ", "got 18446744073709551615");
+}
+
+static void test_limits_memlock_mib_per_user_is_read_in_bytes(void)
+{
+	_cleanup_(config_freep) struct config *c = parse_ok("{ 'limits': { 'memlock_mib_per_user': 4096 } }");
+	_cleanup_(config_freep) struct config *max = parse_ok("{ 'limits': { 'memlock_mib_per_user': 1048576 } }");
+	_cleanup_(config_freep) struct config *empty = parse_ok("{ 'limits': { } }");
+	_cleanup_(config_freep) struct config *absent = parse_ok("{ 'devices': [] }");
+
+	CHECK(c && c->memlock_per_user == 4096ull << 20);
+	CHECK(max && max->memlock_per_user == 1048576ull << 20);
+	/* no key, or no "limits" at all: no per-user limit */
+	CHECK(empty && empty->memlock_per_user == 0);
+	CHECK(absent && absent->memlock_per_user == 0);
+}
+
+static void test_limits_memlock_mib_per_user_out_of_range_is_rejected(void)
+{
+	check_error("{ 'limits': { 'memlock_mib_per_user': 0 } }", ": limits.memlock_mib_per_user: ",
+		    "expected 1..1048576 (MiB), got 0");
+	check_error("{ 'limits': { 'memlock_mib_per_user': -1 } }", ": limits.memlock_mib_per_user: ", "got -1");
+	check_error("{ 'limits': { 'memlock_mib_per_user': 1048577 } }", ": limits.memlock_mib_per_user: ",
+		    "got 1048577");
+	check_error("{ 'limits': { 'memlock_mib_per_user': 18446744073709551615 } }",
+		    ": limits.memlock_mib_per_user: ", "got 18446744073709551615");
+}
+
+static void test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected(void)
+{
+	check_error("{ 'limits': { 'memlock_mib_per_user': '4096' } }", ": limits.memlock_mib_per_user: ",
+		    "expected an integer, got a string");
+	check_error("{ 'limits': { 'memlock_mib_per_user': 1.5 } }", ": limits.memlock_mib_per_user: ",
+		    "expected an integer, got a non-integer number");
+	check_error("{ 'limits': { 'memlock_mib_per_user': null } }", ": limits.memlock_mib_per_user: ",
+		    "expected an integer, got null");
+	check_error("{ 'limits': { 'memlock_mib': 64 } }", ": limits.memlock_mib: ",
+		    "unknown key (expected memlock_mib_per_user)");
+	check_error("{ 'limits': { 'memlock_mib_per_user': 64, 'leases_per_user': 2 } }",
+		    ": limits.leases_per_user: ", "unknown key");
+	check_error("{ 'limits': [] }", ": limits: ", "expected an object, got an array");
+	check_error("{ 'limits': 4096 }", ": limits: ", "expected an object, got an integer");
+	check_error("{ 'limits': { 'memlock_mib_per_user': 1, 'memlock_mib_per_user': 2 } }", FILE_NAME ":1:",
+		    "duplicate key \"memlock_mib_per_user\"");
+	/* it is not a rule's key */
+	check_error("{ 'devices': [ { 'class': '02', 'memlock_mib_per_user': 64 } ] }",
+		    ": devices[0].memlock_mib_per_user: ", "unknown key");
 }
 
 static void test_everyone_is_only_valid_in_readers(void)
@@ -538,6 +584,9 @@ int main(void)
 	RUN(test_uids_and_gids_out_of_range_are_rejected);
 	RUN(test_bad_on_release_values_are_rejected);
 	RUN(test_memlock_out_of_range_is_rejected);
+	RUN(test_limits_memlock_mib_per_user_is_read_in_bytes);
+	RUN(test_limits_memlock_mib_per_user_out_of_range_is_rejected);
+	RUN(test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected);
 	RUN(test_everyone_is_only_valid_in_readers);
 	RUN(test_access_is_granted_to_root_listed_uids_and_listed_groups_only);
 	RUN(test_release_policies_have_their_config_names);

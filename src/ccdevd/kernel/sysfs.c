@@ -6,7 +6,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -87,4 +91,84 @@ int sysfs_vfio_cdev_path(const char *syspath, char *buf, size_t size)
 		}
 	closedir(d);
 	return -ENODEV;
+}
+
+int sysfs_vfio_cdev_devnum(const char *syspath, dev_t *ret)
+{
+	char cdev[64], path[PATH_MAX], text[32];
+	unsigned major, minor;
+	ssize_t n;
+	int r;
+
+	r = sysfs_vfio_cdev_path(syspath, cdev, sizeof cdev);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof path, "%s/vfio-dev/%s/dev", syspath, strrchr(cdev, '/') + 1);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, text, sizeof text - 1);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
+	if (sscanf(text, "%u:%u", &major, &minor) != 2)
+		return -EBADMSG;
+	*ret = makedev(major, minor);
+	return 0;
+}
+
+int sysfs_reset_function(const char *syspath)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/reset", syspath);
+	return write_file(path, "1");
+}
+
+int sysfs_reset_subordinate(const char *bridge_syspath)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/reset_subordinate", bridge_syspath);
+	return write_file(path, "1");
+}
+
+int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid)
+{
+	char path[PATH_MAX];
+	pid_t pid;
+	int pidfd;
+
+	snprintf(path, sizeof path, "%s/driver/unbind", syspath);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* None of the parent's fds: each stays with its one owner. */
+		(void)close_range(3, ~0U, 0);
+		int r = write_file(path, name);
+		/* Nothing bound (ENOENT) is as good as unbound. */
+		_exit(r == 0 || r == -ENOENT ? 0 : -r < 256 ? -r : EIO);
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		int r = -errno;
+		/* Cannot watch it: wait for it here rather than lose it. */
+		(void)waitpid(pid, NULL, 0);
+		return r;
+	}
+	*ret_pid = pid;
+	return pidfd;
+}
+
+int sysfs_unbind_finish(int pidfd, pid_t pid)
+{
+	siginfo_t si = {};
+
+	safe_close(pidfd);
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED) < 0)
+		return -errno;
+	if (si.si_code != CLD_EXITED)
+		return -EINTR;
+	return -si.si_status;
 }

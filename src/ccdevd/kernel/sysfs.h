@@ -8,6 +8,7 @@
  */
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The bound driver's name into buf ("" when unbound). */
 int sysfs_read_driver(const char *syspath, char *buf, size_t size);
@@ -19,3 +20,19 @@ int sysfs_unbind(const char *syspath, const char *name);
 int sysfs_drivers_probe(const char *name);
 /* "/dev/vfio/devices/vfioN" of a vfio-pci bound device into buf. */
 int sysfs_vfio_cdev_path(const char *syspath, char *buf, size_t size);
+/* The VFIO cdev's device number (vfio-dev/vfioN/dev), to recognise its files. */
+int sysfs_vfio_cdev_devnum(const char *syspath, dev_t *ret);
+/* PCI function reset of an unbound device (`reset`): the kernel's
+ * pci_reset_function(), whose result the write returns. */
+int sysfs_reset_function(const char *syspath);
+/* Secondary bus reset below a bridge (`reset_subordinate`, CAP_SYS_ADMIN). */
+int sysfs_reset_subordinate(const char *bridge_syspath);
+
+/*
+ * Unbinding a driver blocks in the kernel for as long as the driver waits
+ * (vfio-pci: until every file of the device is closed), so it runs in a child
+ * process.  Returns a pidfd, readable once the child has exited, and the
+ * child's pid; sysfs_unbind_finish() reaps it and returns the unbind's result.
+ */
+int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid);
+int sysfs_unbind_finish(int pidfd, pid_t pid);

@@ -61,10 +61,9 @@ int vfio_reset(int device_fd)
 	return ioctl(device_fd, VFIO_DEVICE_RESET) < 0 ? -errno : 0;
 }
 
-int vfio_hot_reset(int device_fd)
+int vfio_hot_reset_info(int device_fd, uint32_t *ret_flags, uint32_t *ret_count)
 {
 	_cleanup_free_ struct vfio_pci_hot_reset_info *info = NULL;
-	struct vfio_pci_hot_reset reset = { .argsz = sizeof(reset) };
 	uint32_t count = 8;
 
 	for (;;) {
@@ -82,31 +81,21 @@ int vfio_hot_reset(int device_fd)
 			return -errno;
 		count = info->count;
 	}
-	if (!(info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED))
-		return -EPERM;
+	*ret_flags = info->flags;
+	*ret_count = info->count;
+	return 0;
+}
+
+int vfio_hot_reset(int device_fd)
+{
+	struct vfio_pci_hot_reset reset = { .argsz = sizeof(reset) };
+
 	return ioctl(device_fd, VFIO_DEVICE_PCI_HOT_RESET, &reset) < 0 ? -errno : 0;
 }
 
-static int kvm_file_attr(int kvm_vfio_fd, int device_fd, uint64_t op)
+int vfio_close(int device_fd)
 {
-	int32_t fd = device_fd;
-	struct kvm_device_attr attr = {
-		.group = KVM_DEV_VFIO_FILE,
-		.attr = op,
-		.addr = (uint64_t)(uintptr_t)&fd,
-	};
-
-	return ioctl(kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &attr) < 0 ? -errno : 0;
-}
-
-int vfio_kvm_file_add(int kvm_vfio_fd, int device_fd)
-{
-	return kvm_file_attr(kvm_vfio_fd, device_fd, KVM_DEV_VFIO_FILE_ADD);
-}
-
-int vfio_kvm_file_del(int kvm_vfio_fd, int device_fd)
-{
-	return kvm_file_attr(kvm_vfio_fd, device_fd, KVM_DEV_VFIO_FILE_DEL);
+	return safe_close(device_fd);
 }
 
 int vfio_probe_dma_buf_export(int device_fd)

@@ -16,14 +16,13 @@ int vfio_detach_pt(int device_fd);
 /* VFIO_DEVICE_GET_INFO flags (VFIO_DEVICE_FLAGS_*). */
 int vfio_device_flags(int device_fd, uint32_t *ret_flags);
 int vfio_reset(int device_fd);
-/*
- * Hot reset of the device's dev_set with an empty fd array (cdev/iommufd
- * style): allowed only when every device of the set is opened by the same
- * iommufd context, which GET_PCI_HOT_RESET_INFO reports; -EPERM otherwise.
- */
+/* VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: the flags (VFIO_PCI_HOT_RESET_FLAG_*)
+ * and how many devices the hot reset would affect. */
+int vfio_hot_reset_info(int device_fd, uint32_t *ret_flags, uint32_t *ret_count);
+/* VFIO_DEVICE_PCI_HOT_RESET with an empty fd array (cdev/iommufd style). */
 int vfio_hot_reset(int device_fd);
-/* Add the device file to a VM's KVM-VFIO device, or remove it. */
-int vfio_kvm_file_add(int kvm_vfio_fd, int device_fd);
-int vfio_kvm_file_del(int kvm_vfio_fd, int device_fd);
+/* Close a device file (the kernel unbinds it from its iommufd on the last
+ * close).  Always returns -1, for `fd = vfio_close(fd)`. */
+int vfio_close(int device_fd);
 /* Does the bound device support VFIO_DEVICE_FEATURE_DMA_BUF export? */
 int vfio_probe_dma_buf_export(int device_fd);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "kernel/proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+static bool has_file_of(int pid_dir, dev_t rdev)
+{
+	_cleanup_close_ int fds = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *e;
+	struct stat st;
+	bool found = false;
+	DIR *d;
+
+	if (fds < 0)
+		return false;
+	d = fdopendir(fds);
+	if (!d)
+		return false;
+	fds = -1; /* the DIR owns it now */
+	while (!found && (e = readdir(d)))
+		if (isdigit((unsigned char)e->d_name[0]) && fstatat(dirfd(d), e->d_name, &st, 0) == 0)
+			found = S_ISCHR(st.st_mode) && st.st_rdev == rdev;
+	closedir(d);
+	return found;
+}
+
+static void read_comm(int pid_dir, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = openat(pid_dir, "comm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, size - 1);
+
+	if (n <= 0) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+int proc_find_holders(dev_t rdev, struct fd_holder *holders, size_t max)
+{
+	struct dirent *e;
+	size_t n = 0;
+	pid_t self = getpid();
+	DIR *proc;
+
+	proc = opendir("/proc");
+	if (!proc)
+		return -errno;
+	while (n < max && (e = readdir(proc))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+
+		if (!isdigit((unsigned char)e->d_name[0]) || *end || pid == self)
+			continue;
+		_cleanup_close_ int pid_dir = openat(dirfd(proc), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pid_dir < 0 || !has_file_of(pid_dir, rdev))
+			continue;
+		holders[n].pid = (pid_t)pid;
+		read_comm(pid_dir, holders[n].comm, sizeof holders[n].comm);
+		n++;
+	}
+	closedir(proc);
+	return (int)n;
+}
+
+int proc_kill(pid_t pid)
+{
+	return kill(pid, SIGKILL) < 0 ? -errno : 0;
+}

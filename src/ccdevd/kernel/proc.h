@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Who holds a device file open, from /proc/PID/fd (reading other users' fd
+ * tables needs CAP_SYS_PTRACE).  A file in flight on a socket, or held by a
+ * process in another PID namespace, is not seen: the answer names holders,
+ * it never proves that there are none.
+ */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct fd_holder {
+	pid_t pid;
+	char comm[16];
+};
+
+/* Up to max processes (other than ccdevd) with a file of character device
+ * rdev open; returns how many were found, or a negative errno. */
+int proc_find_holders(dev_t rdev, struct fd_holder *holders, size_t max);
+
+/* SIGKILL pid. */
+int proc_kill(pid_t pid);
