@@ -260,6 +260,57 @@ int bus_get_device(sd_bus *bus, const char *address, struct device_info *ret,
 	return 0;
 }
 
+void killed_list_done(struct killed_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].command);
+	free(l->items);
+	*l = (struct killed_list){};
+}
+
+int bus_force_release(sd_bus *bus, const char *address, struct killed_list *ret)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *killed = NULL;
+	_cleanup_(killed_list_done) struct killed_list l = {};
+	struct killed_process *items;
+	const char *path, *command;
+	uint32_t pid;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+			       "GetDevice", &error, &reply, "s", address);
+	if (r < 0)
+		return bus_log_error(&error, r, "look up the device");
+	r = sd_bus_message_read(reply, "o", &path);
+	if (r < 0)
+		return bus_log_parse_error(r);
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_DEVICE_IFACE, "ForceRelease",
+			       &error, &killed, NULL);
+	if (r < 0)
+		return bus_log_error(&error, r, "force the release of the device");
+
+	r = sd_bus_message_enter_container(killed, SD_BUS_TYPE_ARRAY, "(us)");
+	if (r < 0)
+		return bus_log_parse_error(r);
+	while ((r = sd_bus_message_read(killed, "(us)", &pid, &command)) > 0) {
+		items = reallocarray(l.items, l.n + 1, sizeof(*items));
+		if (!items)
+			return ctl_error_errno(ENOMEM, "Out of memory.");
+		l.items = items;
+		l.items[l.n] = (struct killed_process){ .pid = pid, .command = strdup(command) };
+		if (!l.items[l.n++].command)
+			return ctl_error_errno(ENOMEM, "Out of memory.");
+	}
+	if (r < 0)
+		return bus_log_parse_error(r);
+
+	*ret = l;
+	l = (struct killed_list){};
+	return 0;
+}
+
 /* Who owns org.ccdevd1 right now: unique name and PID. */
 static int manager_read_owner(sd_bus *bus, struct manager_info *m)
 {

@@ -77,5 +77,22 @@ int bus_list_devices(sd_bus *bus, struct device_list *ret);
 int bus_get_device(sd_bus *bus, const char *address, struct device_info *ret,
 		   sd_bus_message **ret_properties);
 
+/* A process ForceRelease killed. */
+struct killed_process {
+	uint32_t pid;
+	char *command;
+};
+
+struct killed_list {
+	struct killed_process *items;
+	size_t n;
+};
+
+void killed_list_done(struct killed_list *l);
+
+/* GetDevice(address), then Device.ForceRelease() on it (root only): the
+ * processes ccdevd killed because they held the device open. */
+int bus_force_release(sd_bus *bus, const char *address, struct killed_list *ret);
+
 /* The Manager properties, and the PID and unique name of ccdevd. */
 int bus_get_manager(sd_bus *bus, struct manager_info *ret);

@@ -252,3 +252,20 @@ int bus_reset_device(sd_bus *bus, const char *path, const char *address)
 		return lease_log_error(&error, r, path, "reset the device");
 	return 0;
 }
+
+int bus_bind_device(sd_bus *bus, const char *path, const char *address, uint32_t *ret_dev_id,
+		    uint32_t *ret_pt_id)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_LEASE_IFACE, "BindDevice",
+			       &error, &reply, "s", address);
+	if (r < 0)
+		return lease_log_error(&error, r, path, "bind the device");
+	r = sd_bus_message_read(reply, "uu", ret_dev_id, ret_pt_id);
+	if (r < 0)
+		return bus_log_parse_error(r);
+	return 0;
+}

@@ -92,3 +92,8 @@ int bus_release_lease(sd_bus *bus, const char *path);
 
 /* ResetDevice(address) on the lease at path. */
 int bus_reset_device(sd_bus *bus, const char *path, const char *address);
+
+/* BindDevice(address) on the lease at path: bind a device attached with
+ * "bind" false (after the VMM added it to its KVM-VFIO device). */
+int bus_bind_device(sd_bus *bus, const char *path, const char *address, uint32_t *ret_dev_id,
+		    uint32_t *ret_pt_id);

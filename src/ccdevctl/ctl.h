@@ -40,6 +40,7 @@ struct ctl_options {
 	bool json;   /* --json: machine-readable output on stdout */
 	bool legend; /* header and footer of tables; --no-legend clears it */
 	bool raw;    /* --raw: attach devices unbound (acquire, exec) */
+	bool force;  /* --force: release a device from its holders (release) */
 	char **devices; /* --device ADDRESS, in order (exec) */
 };
 

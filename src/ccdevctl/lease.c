@@ -118,12 +118,34 @@ int verb_acquire(int argc, char *argv[], const struct ctl_options *o)
 	return lease_release(l);
 }
 
+/* release --force ADDRESS: root kills what holds a releasing device open. */
+static int release_force(const char *arg, const struct ctl_options *o)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(killed_list_done) struct killed_list k = {};
+	char address[BDF_STRING_MAX];
+	int r;
+
+	r = ctl_parse_address(arg, address);
+	if (r < 0)
+		return r;
+	r = bus_connect(&bus);
+	if (r < 0)
+		return r;
+	r = bus_force_release(bus, address, &k);
+	if (r < 0)
+		return r;
+	return o->json ? output_killed_json(&k) : output_killed(&k);
+}
+
 int verb_release(int argc, char *argv[], const struct ctl_options *o)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_free_ char *path = NULL;
 	int r;
 
+	if (o->force)
+		return release_force(argv[1], o);
 	r = lease_path_parse(argv[1], &path);
 	if (r < 0)
 		return r;
@@ -155,6 +177,29 @@ int verb_reset(int argc, char *argv[], const struct ctl_options *o)
 		return ctl_error_errno(ENOLINK, "Device %s is not leased; only a leased device can be reset.",
 				       address);
 	return bus_reset_device(bus, d.lease, address);
+}
+
+int verb_bind(int argc, char *argv[], const struct ctl_options *o)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_free_ char *path = NULL;
+	char address[BDF_STRING_MAX];
+	uint32_t dev_id, pt_id;
+	int r;
+
+	r = lease_path_parse(argv[1], &path);
+	if (r < 0)
+		return r;
+	r = ctl_parse_address(argv[2], address);
+	if (r < 0)
+		return r;
+	r = bus_connect(&bus);
+	if (r < 0)
+		return r;
+	r = bus_bind_device(bus, path, address, &dev_id, &pt_id);
+	if (r < 0)
+		return r;
+	return o->json ? output_bound_json(dev_id, pt_id) : output_bound(dev_id, pt_id);
 }
 
 int verb_leases(int argc, char *argv[], const struct ctl_options *o)

@@ -23,6 +23,7 @@ enum {
 	VERB_RAW = 1 << 0,     /* takes --raw */
 	VERB_DEVICE = 1 << 1,  /* takes --device */
 	VERB_COMMAND = 1 << 2, /* ends in a command line: its options end at its first argument */
+	VERB_FORCE = 1 << 3,   /* takes --force */
 };
 
 struct verb {
@@ -40,8 +41,9 @@ static const struct verb verbs[] = {
 	{ "status", "", 0, 0, 0, verb_status },
 	{ "leases", "", 0, 0, 0, verb_leases },
 	{ "acquire", "[--raw] ADDRESS...", 1, INT_MAX, VERB_RAW, verb_acquire },
-	{ "release", "LEASE", 1, 1, 0, verb_release },
+	{ "release", "LEASE | --force ADDRESS", 1, 1, VERB_FORCE, verb_release },
 	{ "reset", "ADDRESS", 1, 1, 0, verb_reset },
+	{ "bind", "LEASE ADDRESS", 2, 2, 0, verb_bind },
 	{ "exec", "[--raw] --device ADDRESS... [--] COMMAND [ARGS...]", 1, INT_MAX,
 	  VERB_RAW | VERB_DEVICE | VERB_COMMAND, verb_exec },
 };
@@ -61,7 +63,13 @@ static void help(void)
 	       "                   Lease devices, print their fds and ids, hold the lease\n"
 	       "                   until SIGINT or SIGTERM\n"
 	       "  release LEASE    End a lease (its path, or its number)\n"
+	       "  release --force ADDRESS\n"
+	       "                   Root: kill the processes that hold a releasing device\n"
+	       "                   open, so that its release completes\n"
 	       "  reset ADDRESS    Reset a leased device through its lease\n"
+	       "  bind LEASE ADDRESS\n"
+	       "                   Bind a device attached unbound to the lease's iommufd\n"
+	       "                   and IOAS (after the VMM added it to its KVM-VFIO device)\n"
 	       "  exec --device ADDRESS... [--] COMMAND [ARGS...]\n"
 	       "                   Lease devices and run COMMAND with the iommufd at fd 3\n"
 	       "                   and the devices from fd 4; placeholders in ARGS:\n"
@@ -76,6 +84,7 @@ static void help(void)
 	       "                  that binds them itself (QEMU)\n"
 	       "     --device ADDRESS\n"
 	       "                  exec: a device to lease; may be repeated\n"
+	       "     --force      release: force the release of a device (root only)\n"
 	       "\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error, 3 ccdevd not reachable,\n"
 	       "4 access denied, 5 no such device or device not managed, 6 no such lease;\n"
@@ -93,7 +102,7 @@ static void help(void)
  */
 static int parse_options(int argc, char *argv[], bool in_order, struct ctl_options *o)
 {
-	enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_RAW, ARG_DEVICE };
+	enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_RAW, ARG_DEVICE, ARG_FORCE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -101,6 +110,7 @@ static int parse_options(int argc, char *argv[], bool in_order, struct ctl_optio
 		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
 		{ "raw", no_argument, NULL, ARG_RAW },
 		{ "device", required_argument, NULL, ARG_DEVICE },
+		{ "force", no_argument, NULL, ARG_FORCE },
 		{}
 	};
 	int c;
@@ -129,6 +139,9 @@ static int parse_options(int argc, char *argv[], bool in_order, struct ctl_optio
 		case ARG_DEVICE:
 			if (strv_push(&o->devices, optarg) < 0)
 				return ctl_error_errno(ENOMEM, "Out of memory.");
+			break;
+		case ARG_FORCE:
+			o->force = true;
 			break;
 		case ':':
 			return ctl_error_errno(EINVAL, "Option '%s' needs an argument; see --help.",
@@ -194,6 +207,8 @@ static int parse_and_dispatch(int argc, char *argv[], struct ctl_options *o)
 		return ctl_error_errno(EINVAL, "Option --raw is for acquire and exec only; see --help.");
 	if (o->devices && !(v->flags & VERB_DEVICE))
 		return ctl_error_errno(EINVAL, "Option --device is for exec only; see --help.");
+	if (o->force && !(v->flags & VERB_FORCE))
+		return ctl_error_errno(EINVAL, "Option --force is for release only; see --help.");
 
 	n = argc - 1;
 	if (n < v->min_args)

@@ -180,3 +180,33 @@ int output_lease_json(const struct lease *l)
 		return json_print(NULL);
 	return json_print(TAKE_PTR(o));
 }
+
+int output_killed_json(const struct killed_list *l)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return json_print(NULL);
+	for (size_t i = 0; i < l->n; i++) {
+		_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+		if (!o ||
+		    json_add(o, "pid", json_object_new_int64(l->items[i].pid)) < 0 ||
+		    json_add(o, "command", json_object_new_string(l->items[i].command)) < 0 ||
+		    json_object_array_add(a, o) < 0)
+			return json_print(NULL);
+		o = NULL; /* the array has it */
+	}
+	return json_print(TAKE_PTR(a));
+}
+
+int output_bound_json(uint32_t dev_id, uint32_t pt_id)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o ||
+	    json_add(o, "dev_id", json_object_new_int64(dev_id)) < 0 ||
+	    json_add(o, "pt_id", json_object_new_int64(pt_id)) < 0)
+		return json_print(NULL);
+	return json_print(TAKE_PTR(o));
+}

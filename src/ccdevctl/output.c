@@ -332,3 +332,16 @@ int output_lease(const struct lease *l)
 		       l->devices[i].pt_id);
 	return 0;
 }
+
+int output_killed(const struct killed_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		printf("killed %" PRIu32 " %s\n", l->items[i].pid, l->items[i].command);
+	return 0;
+}
+
+int output_bound(uint32_t dev_id, uint32_t pt_id)
+{
+	printf("dev_id %" PRIu32 " pt_id %" PRIu32 "\n", dev_id, pt_id);
+	return 0;
+}

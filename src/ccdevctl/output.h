@@ -9,6 +9,7 @@
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <systemd/sd-bus.h>
 
 #include "bus-client.h"
@@ -32,6 +33,12 @@ int output_lease_table(const struct lease_list *l, bool legend);
 /* A lease this process holds: its path, and each fd with its ids. */
 int output_lease(const struct lease *l);
 
+/* release --force: "killed PID COMMAND", one line per process. */
+int output_killed(const struct killed_list *l);
+
+/* bind: "dev_id N pt_id M". */
+int output_bound(uint32_t dev_id, uint32_t pt_id);
+
 /* --json: an array of device objects / one device object / the manager /
  * an array of lease objects / a lease this process holds. */
 int output_devices_json(const struct device_list *l);
@@ -39,3 +46,6 @@ int output_device_json(const struct device_info *d);
 int output_manager_json(const struct manager_info *m);
 int output_leases_json(const struct lease_list *l);
 int output_lease_json(const struct lease *l);
+/* --json: [{"pid": N, "command": "..."}...] / {"dev_id": N, "pt_id": M}. */
+int output_killed_json(const struct killed_list *l);
+int output_bound_json(uint32_t dev_id, uint32_t pt_id);

@@ -178,3 +178,59 @@ signal_count() { signals "$1" | wc -l; }
 
 # re_quote STRING: STRING as an extended regular expression matching itself.
 re_quote() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'; }
+
+# gfails_with NAME REGEX [--as UID:GID[:GID,...]] PATH IFACE.MEMBER ARGS...: a
+# gdbus call (which, unlike dbus-send, can pass an a{sv}; ARGS in GVariant
+# text) fails with the D-Bus error NAME and a message matching REGEX.
+gfails_with() {
+	local want=$1 re=$2 prefix=() u g groups out rc=0
+	shift 2
+	if [ "${1:-}" = --as ]; then
+		IFS=: read -r u g groups <<<"$2"
+		shift 2
+		prefix=(setpriv --reuid "$u" --regid "$g")
+		if [ -n "$groups" ]; then prefix+=(--groups "$groups"); else prefix+=(--clear-groups); fi
+	fi
+	local path=$1 method=$2
+	shift 2
+	out=$("${prefix[@]}" gdbus call --system --dest org.ccdevd1 --object-path "$path" --method "$method" "$@" 2>&1) || rc=$?
+	error_is "gdbus call $path $method $*" "$want" "$re" "$rc" "$out" 'Error: GDBus\.Error:'
+}
+
+# Leases.  dbus-send and busctl exit after one call, and a lease ends with
+# its owner, so hold-lease.py creates one and keeps it.
+lease= holder_pid= lease_error=
+
+# hold_lease [UID:GID[:GID,...]]: a lease owned by a helper process (root by
+# default); sets lease to its path.  When CreateLease fails, returns 1 with
+# the reason in lease_error (the bus tier may have no /dev/iommu).
+hold_lease() {
+	local u=0 g=0 groups= line=
+	[ -z "${1:-}" ] || IFS=: read -r u g groups <<<"$1"
+	lease= lease_error=
+	python3 "$src/test/bus/hold-lease.py" "$u" "$g" "${groups:--}" >"$tmp/holder" 2>&1 &
+	holder_pid=$!
+	for _ in $(seq 200); do
+		line=$(head -n1 "$tmp/holder")
+		[ -z "$line" ] || break
+		kill -0 "$holder_pid" 2>/dev/null || { line=$(head -n1 "$tmp/holder"); break; }
+		sleep 0.025
+	done
+	if [ "${line#lease }" != "$line" ]; then
+		lease=${line#lease }
+		return 0
+	fi
+	lease_error=${line:-hold-lease.py printed nothing}
+	drop_lease
+	return 1
+}
+
+# drop_lease: end the helper, and with it the lease.
+drop_lease() {
+	[ -z "$holder_pid" ] || kill "$holder_pid" 2>/dev/null || true
+	[ -z "$holder_pid" ] || wait "$holder_pid" 2>/dev/null || true
+	holder_pid= lease=
+}
+
+# skip WHAT WHY: a test point that cannot run here, reported as TAP SKIP.
+skip() { ok "$1 # SKIP $2"; }
