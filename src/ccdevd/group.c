@@ -107,12 +107,19 @@ static int check_reset_set(struct inventory *inv, const struct device *d, uid_t 
 	if (device_has_function_reset(inv, d))
 		return 0;
 	n = reset_set_members(inv, d, set, RESET_SET_MAX);
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 1; i < n; i++) {
 		if (set[i]->lease && set[i]->lease->owner_uid != owner_uid)
 			return not_viable(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
 					  "set is not viable: %s, which a hot reset of the set resets too, is leased by "
 					  "uid %u; a reset set is never split between owners",
 					  d->name, set[i]->name, (unsigned)set[i]->lease->owner_uid);
+		/* Its teardown could never reset it: refuse now, not after. */
+		if (!driver_is_harmless(set[i]->driver))
+			return not_viable(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
+					  "set is not viable: %s, which a hot reset of the set resets too, is bound to "
+					  "host driver %s; bind it to vfio-pci (or lease it too) first",
+					  d->name, set[i]->name, set[i]->driver);
+	}
 	return 0;
 }
 

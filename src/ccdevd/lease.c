@@ -268,11 +268,12 @@ int lease_bind(struct lease_device *ld, char **ret_why)
 	int r;
 
 	*ret_why = NULL;
-	if (ATTACH_STEP_DONE(ld, ATTACH_BIND))
+	if (ATTACH_STEP_DONE(ld, ATTACH_PT))
 		return why(ret_why, LEASE_ALREADY_BOUND, "%s is bound already (attached with bind=true, or "
 				    "BindDevice was called before)", ld->name);
-	/* A raw file its client bound itself answers GET_INFO. */
-	if (vfio_device_flags(ld->fd, &flags) == 0)
+	/* A raw file its client bound itself answers GET_INFO.  One the daemon
+	 * bound whose attach failed is only attached now. */
+	if (!ATTACH_STEP_DONE(ld, ATTACH_BIND) && vfio_device_flags(ld->fd, &flags) == 0)
 		return why(ret_why, LEASE_ALREADY_BOUND, "%s is bound already: the client bound the file itself",
 			   ld->name);
 	r = attach_run(ld, ATTACH_BIND, ATTACH_PT, ret_why);

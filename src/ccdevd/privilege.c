@@ -23,6 +23,10 @@ static const struct {
 	  "no hot reset of a reset set after a release (the bridge's reset_subordinate needs it): devices "
 	  "without a function reset stay quarantined after their lease" },
 	{ CAP_KILL, "CAP_KILL", "ForceRelease cannot end the processes holding a released device" },
+	/* /proc/PID/fd of another uid: its directory (0500) needs the first,
+	 * the links in it the second. */
+	{ CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH",
+	  "the processes holding a released device open cannot be named or force-released" },
 	{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE",
 	  "the processes holding a released device open cannot be named or force-released" },
 };
@@ -54,6 +58,7 @@ int privilege_drop(void)
 	}
 	if (capng_apply(can_bound ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS) < 0)
 		return log_error_errno(EPERM, "Failed to drop capabilities.");
-	log_debug("Capabilities reduced to CAP_SYS_RESOURCE, CAP_SYS_ADMIN, CAP_KILL and CAP_SYS_PTRACE.");
+	log_debug("Capabilities reduced to CAP_SYS_RESOURCE, CAP_SYS_ADMIN, CAP_KILL, CAP_DAC_READ_SEARCH and "
+		  "CAP_SYS_PTRACE.");
 	return 0;
 }

@@ -49,6 +49,8 @@ struct teardown {
 static void advance(struct teardown *t);
 static void release_start(struct teardown *t);
 static void release_waiting(struct teardown *t);
+static void release_finished(struct teardown *t);
+static bool pidfd_exited(int pidfd, int timeout_msec);
 
 static void step_log(const struct device *d, const char *step, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -93,7 +95,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	/* The release is retried from the event loop: no waiting here. */
 	release_start(t);
-	if (t->pidfd >= 0)
+	if (t->pidfd >= 0 && pidfd_exited(t->pidfd, 100))
+		release_finished(t);
+	else if (t->pidfd >= 0)
 		release_waiting(t);
 	return 0;
 }
