@@ -1,0 +1,803 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+
+/*
+ * The order of the steps of attach, rollback, reset and teardown, asserted on
+ * the call log of the recording fake kernel (fake-kernel.c, names at its top;
+ * an entry ending in '!' is a call that failed).  The daemon's core runs as
+ * is: a struct manager with an sd-event loop, a configuration from
+ * config_parse(), devices in the fake inventory (fake-inventory.c) and a
+ * private sd-bus object that is never connected (emissions fail quietly).
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ccdevd/attach.h"
+#include "ccdevd/config.h"
+#include "ccdevd/device.h"
+#include "ccdevd/inventory.h"
+#include "ccdevd/kernel/iommufd.h"
+#include "ccdevd/lease.h"
+#include "ccdevd/manager.h"
+#include "ccdevd/memlock.h"
+#include "ccdevd/reset.h"
+#include "ccdevd/teardown.h"
+#include "bus-api.h"
+#include "cleanup.h"
+#include "fake-kernel.h"
+#include "log.h"
+#include "tap.h"
+
+/* One TAP point named by a sentence (tap.h's RUN() names it by the function). */
+#define POINT(name, ...)                                                                      \
+	do {                                                                                  \
+		tap_point_failed = 0;                                                         \
+		__VA_ARGS__;                                                                  \
+		tap_n++;                                                                      \
+		if (tap_point_failed)                                                         \
+			tap_failed++;                                                         \
+		printf("%s %d - %s\n", tap_point_failed ? "not ok" : "ok", tap_n, name);    \
+		fflush(stdout);                                                               \
+	} while (0)
+
+#define CHECK_LOG(flags, expected)                                                                    \
+	do {                                                                                         \
+		_cleanup_free_ char *_log = fake_log_string(flags);                                   \
+		CHECK_MSG(_log && strcmp(_log, expected) == 0, "\n#   got:      %s\n#   expected: %s", \
+			  _log ? _log : "(null)", expected);                                          \
+	} while (0)
+
+#define ACTIONS 0
+#define CLAIM "sysfs:override vfio-pci, sysfs:unbind, sysfs:drivers_probe"
+#define RESTORE "sysfs:override \"\", sysfs:unbind, sysfs:drivers_probe"
+
+static const char *config_text =
+	"{ \"devices\": [ { \"address\": \"0000:03:00.0\", \"on_release\": \"keep-vfio\" },"
+	"                 { \"class\": \"02\" } ] }";
+
+static char root[256];
+/* A and B share bus 1 below bridge 0000:00:1c.0 (a reset set, no function
+ * reset of their own), N is alone on bus 2, K (keep-vfio) alone on bus 3. */
+static char path_a[PATH_MAX], path_b[PATH_MAX], path_n[PATH_MAX], path_k[PATH_MAX];
+
+/* ---- a manager just big enough ---- */
+
+static void on_added(struct device *d, void *userdata)
+{
+	struct manager *m = userdata;
+	struct pci_ident id = {
+		.address = d->address, .vendor = d->vendor_id, .device = d->device_id, .class_code = d->class_code,
+	};
+
+	/* What manager.c's manager_apply_rule() does at enumeration. */
+	d->rule = config_match(m->config, &id);
+	d->managed = d->rule != NULL;
+	if (d->managed)
+		m->n_managed++;
+}
+
+static void on_changed(struct device *d, unsigned mask, void *userdata)
+{
+	manager_device_changed(userdata, d, mask);
+}
+
+static const struct inventory_callbacks callbacks = {
+	.added = on_added,
+	.changed = on_changed,
+};
+
+struct world {
+	struct manager *m;
+	struct lease *l;
+};
+
+static struct device *add_device(struct world *w, const char *syspath, int group, const char *const *resets)
+{
+	struct fake_pci p = {
+		.syspath = syspath,
+		.vendor_id = 0x8086,
+		.device_id = 0x10d3,
+		.class_code = 0x020000,
+		.iommu_group = group,
+		.reset_methods = resets,
+	};
+	struct device *d = fake_inventory_add(w->m->inventory, &p);
+
+	CHECK_MSG(d, "cannot add %s", syspath);
+	return d;
+}
+
+static struct lease *new_lease(struct manager *m)
+{
+	/* lease_new() needs a connected bus (the owner's credentials); the
+	 * rest of what it does, by hand. */
+	struct lease *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		abort();
+	l->manager = m;
+	l->id = ++m->next_lease_id;
+	if (asprintf(&l->object_path, CCDEVD_LEASE_PREFIX "/%u", l->id) < 0)
+		abort();
+	l->owner_uid = getuid();
+	l->owner_pid = getpid();
+	l->owner_name = strdup(":1.42");
+	l->owner_pidfd = -1;
+	l->iommufd = iommufd_open();
+	CHECK(l->iommufd >= 0);
+	CHECK(iommufd_ioas_alloc(l->iommufd, &l->ioas_id) == 0);
+	manager_add_lease(m, l);
+	return l;
+}
+
+static void world_init(struct world *w)
+{
+	static const char *const flr[] = { "flr", "bus", NULL };
+	_cleanup_free_ char *error = NULL;
+	struct manager *m;
+
+	fake_reset();
+	reset_remove_hooks();
+	*w = (struct world){};
+	m = w->m = calloc(1, sizeof(*m));
+	if (!m)
+		abort();
+	CHECK(sd_event_new(&m->event) >= 0);
+	CHECK(sd_bus_new(&m->bus) >= 0);
+	CHECK_MSG(config_parse(config_text, "/etc/ccdevd/test.json", &m->config, &error) == 0, "%s", error);
+	CHECK(inventory_new(m->event, &callbacks, m, &m->inventory) == 0);
+
+	fake_device_add(path_a, "e1000e", "e1000e");
+	fake_device_add(path_b, "e1000e", "e1000e");
+	fake_device_add(path_n, "e1000e", "e1000e");
+	fake_device_add(path_k, "e1000e", "e1000e");
+	fake_device_set_function_reset(path_a, false);
+	fake_device_set_function_reset(path_b, false);
+	static const char *const bus_only[] = { "bus", NULL };
+	add_device(w, path_a, 10, bus_only);
+	add_device(w, path_b, 11, bus_only);
+	add_device(w, path_n, 12, flr);
+	add_device(w, path_k, 13, flr);
+	w->l = new_lease(m);
+	fake_log_clear();
+}
+
+static struct device *dev(struct world *w, const char *name)
+{
+	struct bdf address;
+
+	if (bdf_parse(name, &address) < 0)
+		abort();
+	return inventory_find(w->m->inventory, &address);
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Run the event loop until d's teardown is over, at most timeout. */
+static bool run_until_released(struct world *w, struct device *d, uint64_t timeout_usec)
+{
+	uint64_t deadline = now_usec() + timeout_usec;
+
+	while (d->teardown) {
+		uint64_t now = now_usec();
+		if (now >= deadline)
+			return false;
+		if (sd_event_run(w->m->event, deadline - now) < 0)
+			return false;
+	}
+	return true;
+}
+
+static void world_done(struct world *w)
+{
+	struct manager *m = w->m;
+	struct device *const *devices;
+	size_t n;
+
+	CHECK_MSG(fake_violations() == 0, "the fake saw %u violation(s), see the log", fake_violations());
+	/* End what the test left: leases torn down, teardowns carried to
+	 * their end where they can get there. */
+	while (m->leases)
+		lease_end(m->leases, "test over");
+	devices = inventory_devices(m->inventory, &n);
+	for (size_t i = 0; i < n; i++) {
+		fake_fail_clear();
+		fake_device_let_go(devices[i]->syspath);
+		(void)run_until_released(w, devices[i], 3 * 1000 * 1000);
+		teardown_abandon(m, devices[i]);
+	}
+	CHECK_MSG(fake_open_files() == 0, "%u device file(s) left open", fake_open_files());
+	inventory_free(m->inventory);
+	config_free(m->config);
+	memlock_forget(m);
+	sd_bus_unref(m->bus);
+	sd_event_unref(m->event);
+	free(m);
+	reset_remove_hooks();
+}
+
+static struct lease_device *attach(struct world *w, struct device *d, bool raw)
+{
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld = NULL;
+	int r = lease_attach(w->l, d, raw, &ld, &why);
+
+	CHECK_MSG(r == 0 && ld, "attach of %s: %d (%s)", d->name, r, why ? why : "-");
+	return r == 0 ? ld : NULL;
+}
+
+/* ---- attach ---- */
+
+static void test_attach_bound(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+
+	CHECK_LOG(ACTIONS, CLAIM ", vfio:open, vfio:bind, vfio:attach_pt");
+	{
+		/* The claim is verified: the driver link is read back after the
+		 * probe, before the file is opened. */
+		_cleanup_free_ char *all = fake_log_string(FAKE_LOG_QUERIES);
+		CHECK_MSG(all && strstr(all, "sysfs:drivers_probe, sysfs:read_driver, sysfs:cdev_path, vfio:open"),
+			  "%s", all);
+	}
+	CHECK(ld && ld->steps_done == (1u << _ATTACH_STEP_MAX) - 1 && ld->claimed && ld->fd >= 0);
+	CHECK(d->lease == w.l && d->attachment == ld && d->state == DEVICE_ASSIGNED);
+	CHECK(strcmp(d->driver, "vfio-pci") == 0 && strcmp(d->original_driver, "e1000e") == 0);
+	CHECK(fake_device_open_files(path_n) == 1);
+	world_done(&w);
+}
+
+static void test_attach_raw(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, true);
+
+	CHECK_LOG(ACTIONS, CLAIM ", vfio:open");
+	CHECK(ld && ld->steps_done == (1u << ATTACH_CLAIM | 1u << ATTACH_OPEN) && ld->dev_id == 0 && ld->pt_id == 0);
+	CHECK(d->state == DEVICE_ASSIGNED);
+	world_done(&w);
+}
+
+struct failure_case {
+	const char *call;
+	unsigned nth;
+	int error;
+	const char *expected;
+};
+
+static const struct failure_case failure_cases[] = {
+	{ "sysfs:override vfio-pci", 1, EACCES,
+	  "sysfs:override vfio-pci!, " RESTORE },
+	{ "sysfs:unbind", 1, EBUSY,
+	  "sysfs:override vfio-pci, sysfs:unbind!, " RESTORE },
+	{ "sysfs:drivers_probe", 1, EIO,
+	  CLAIM "!, " RESTORE },
+	/* Nothing bound: the write "succeeds" as far as ccdevd cares, the
+	 * read-back finds no vfio-pci. */
+	{ "sysfs:drivers_probe", 1, ENODEV,
+	  CLAIM "!, " RESTORE },
+	{ "sysfs:read_driver", 3, EIO, /* the claim's read-back */
+	  CLAIM ", " RESTORE },
+	{ "sysfs:cdev_path", 1, ENOENT,
+	  CLAIM ", " RESTORE },
+	{ "vfio:open", 1, EACCES,
+	  CLAIM ", vfio:open!, " RESTORE },
+	{ "vfio:bind", 1, EBUSY,
+	  CLAIM ", vfio:open, vfio:bind!, vfio:close, " RESTORE },
+	{ "vfio:attach_pt", 1, EINVAL,
+	  CLAIM ", vfio:open, vfio:bind, vfio:attach_pt!, vfio:close, " RESTORE },
+};
+
+static void test_attach_failure(const struct failure_case *c)
+{
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld = NULL;
+	struct world w;
+	int r;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	fake_fail(c->call, c->nth, c->error);
+	r = lease_attach(w.l, d, false, &ld, &why);
+	CHECK_MSG(r < 0 && !ld, "attach must fail, got %d", r);
+	CHECK_MSG(why && why[0], "no explanation for the client");
+	CHECK_LOG(ACTIONS, c->expected);
+	CHECK(d->lease == NULL && d->attachment == NULL && !d->releasing && w.l->devices == NULL);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	CHECK(strcmp(fake_device_driver(path_n), "e1000e") == 0 && strcmp(fake_device_override(path_n), "") == 0);
+	CHECK(fake_device_open_files(path_n) == 0);
+	world_done(&w);
+}
+
+static void test_vfio_idle_not_claimed(void)
+{
+	struct world w;
+
+	/* Seen on its host driver first (so original_driver is known), then
+	 * moved to vfio-pci by the admin: the attach's undo must not move it. */
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	fake_device_set_driver(path_n, "vfio-pci");
+	CHECK(inventory_refresh(w.m->inventory, d) == 0);
+	CHECK(d->state == DEVICE_VFIO_IDLE && strcmp(d->original_driver, "e1000e") == 0);
+	fake_log_clear();
+
+	struct lease_device *ld = attach(&w, d, false);
+	CHECK_LOG(ACTIONS, "vfio:open, vfio:bind, vfio:attach_pt");
+	CHECK(ld && !ld->claimed);
+	world_done(&w);
+
+	world_init(&w);
+	d = dev(&w, "0000:02:00.0");
+	fake_device_set_driver(path_n, "vfio-pci");
+	CHECK(inventory_refresh(w.m->inventory, d) == 0);
+	fake_log_clear();
+	fake_fail("vfio:attach_pt", 1, EINVAL);
+	{
+		_cleanup_free_ char *why = NULL;
+		ld = NULL;
+		CHECK(lease_attach(w.l, d, false, &ld, &why) == -EINVAL && !ld);
+	}
+	CHECK_LOG(ACTIONS, "vfio:open, vfio:bind, vfio:attach_pt!, vfio:close");
+	CHECK(strcmp(fake_device_driver(path_n), "vfio-pci") == 0 && d->state == DEVICE_VFIO_IDLE && !d->lease);
+	world_done(&w);
+}
+
+/* ---- teardown ---- */
+
+#define TEARDOWN_BOUND "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset, "
+
+static void test_teardown_bound(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+	fake_log_clear();
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK_LOG(ACTIONS, TEARDOWN_BOUND RESTORE);
+	CHECK(fake_log_count("sysfs:reset") == 1 && fake_log_count("vfio:reset") == 0);
+	CHECK(!d->teardown && d->teardown_step == TEARDOWN_NONE && !d->releasing && !d->lease);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	CHECK(strcmp(fake_device_driver(path_n), "e1000e") == 0 && w.l->devices == NULL);
+	CHECK(fake_device_open_files(path_n) == 0);
+	world_done(&w);
+}
+
+static void test_teardown_keep_vfio(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:03:00.0");
+	CHECK(d->rule && d->rule->on_release == RELEASE_KEEP_VFIO);
+	struct lease_device *ld = attach(&w, d, false);
+	fake_log_clear();
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK_LOG(ACTIONS, TEARDOWN_BOUND CLAIM);
+	CHECK(!d->teardown && strcmp(fake_device_driver(path_k), "vfio-pci") == 0);
+	CHECK_MSG(d->state == DEVICE_VFIO_IDLE, "state %s", device_state_to_string(d->state));
+	world_done(&w);
+}
+
+static void test_teardown_raw_never_bound(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, true);
+	fake_log_clear();
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK_LOG(ACTIONS, "sysfs:unbind_start, vfio:close, sysfs:unbind_finish, " RESTORE);
+	{
+		/* How it knew: GET_INFO on the file failed. */
+		_cleanup_free_ char *all = fake_log_string(FAKE_LOG_QUERIES);
+		CHECK_MSG(all && strstr(all, "vfio:flags!, vfio:close"), "%s", all);
+	}
+	CHECK(fake_log_count("sysfs:reset") == 0 && fake_log_count("sysfs:reset_subordinate") == 0);
+	CHECK(!d->teardown && d->state == DEVICE_HOST);
+	world_done(&w);
+}
+
+static void test_teardown_raw_client_bound(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, true);
+	fake_device_client_bind(path_n);
+	fake_log_clear();
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK_LOG(ACTIONS, "sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset, " RESTORE);
+	CHECK(!d->teardown && d->state == DEVICE_HOST);
+	world_done(&w);
+}
+
+static void test_teardown_reset_fails(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+	fake_log_clear();
+	fake_fail("sysfs:reset", 0, EIO);
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset!");
+	CHECK_MSG(d->state == DEVICE_QUARANTINED, "state %s", device_state_to_string(d->state));
+	CHECK(d->teardown && d->teardown_step == TEARDOWN_RESET && strstr(d->state_reason, "reset failed"));
+	CHECK(strcmp(fake_device_driver(path_n), "") == 0);
+	{
+		/* Never handed out while quarantined. */
+		_cleanup_free_ char *why = NULL;
+		struct lease_device *again = NULL;
+		fake_log_clear();
+		CHECK(lease_attach(w.l, d, false, &again, &why) == -EBUSY && !again);
+		CHECK_LOG(FAKE_LOG_QUERIES, "");
+	}
+
+	fake_fail_clear();
+	fake_log_clear();
+	CHECK_MSG(run_until_released(&w, d, 4 * 1000 * 1000), "the retry did not finish the teardown");
+	CHECK_LOG(ACTIONS, "sysfs:reset, " RESTORE);
+	CHECK_MSG(d->state == DEVICE_HOST && !d->releasing && !d->state_reason[0], "state %s (%s)",
+		  device_state_to_string(d->state), d->state_reason);
+	CHECK(strcmp(fake_device_driver(path_n), "e1000e") == 0);
+	world_done(&w);
+}
+
+static void test_teardown_holder(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+	fake_device_set_holder(path_n, true);
+	fake_log_clear();
+	if (ld)
+		lease_detach(ld, "test"); /* waits its 2 s for the proof */
+	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close");
+	CHECK_MSG(d->state == DEVICE_RELEASING, "state %s", device_state_to_string(d->state));
+	CHECK_MSG(strstr(d->state_reason, "pid 4242 (qemu)"), "reason: %s", d->state_reason);
+	CHECK(d->teardown && d->teardown_step == TEARDOWN_RELEASE);
+	CHECK(fake_log_count("sysfs:reset") == 0);
+
+	fake_log_clear();
+	fake_device_let_go(path_n);
+	CHECK_MSG(run_until_released(&w, d, 3 * 1000 * 1000), "the release did not finish");
+	CHECK_LOG(ACTIONS, "sysfs:unbind_finish, sysfs:reset, " RESTORE);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	world_done(&w);
+}
+
+static void test_teardown_unbind_fails(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+	fake_log_clear();
+	fake_fail("sysfs:unbind_finish", 1, EBUSY);
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish!");
+	CHECK_MSG(d->state == DEVICE_QUARANTINED, "state %s", device_state_to_string(d->state));
+	CHECK(d->teardown && d->teardown_step == TEARDOWN_RELEASE);
+	CHECK(strcmp(fake_device_driver(path_n), "vfio-pci") == 0);
+
+	fake_log_clear();
+	CHECK_MSG(run_until_released(&w, d, 4 * 1000 * 1000), "the retry did not finish the teardown");
+	/* The daemon's file is closed already: the retry only unbinds again. */
+	CHECK_LOG(ACTIONS, "sysfs:unbind_start, sysfs:unbind_finish, sysfs:reset, " RESTORE);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	world_done(&w);
+}
+
+static void test_teardown_force(void)
+{
+	struct fd_holder killed[4];
+	_cleanup_free_ char *why = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+	fake_device_set_holder(path_n, true);
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK(d->state == DEVICE_RELEASING);
+	fake_log_clear();
+	CHECK_MSG(teardown_force(d, killed, 4, &why) == 1 && killed[0].pid == 4242, "%s", why ? why : "-");
+	CHECK_MSG(run_until_released(&w, d, 3 * 1000 * 1000), "the release did not finish");
+	CHECK_LOG(ACTIONS, "proc:kill 4242, sysfs:unbind_finish, sysfs:reset, " RESTORE);
+	CHECK(d->state == DEVICE_HOST);
+	world_done(&w);
+}
+
+/* ---- reset ---- */
+
+static void hook_before(struct lease_device *ld, void *userdata)
+{
+	fake_log_note(ld->name, "hook:%s:before", (const char *)userdata);
+}
+
+static void hook_after(struct lease_device *ld, int r, void *userdata)
+{
+	fake_log_note(ld->name, "hook:%s:after %d", (const char *)userdata, r);
+}
+
+static void test_reset_hooks(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *a = dev(&w, "0000:01:00.0"), *b = dev(&w, "0000:01:00.1");
+	/* Neither has a reset of its own: one is handed out only while the
+	 * other is off its host driver (group.c). */
+	fake_device_set_driver(b->syspath, "vfio-pci");
+	(void)inventory_refresh(w.m->inventory, b);
+	struct lease_device *la = attach(&w, a, false);
+	attach(&w, b, false);
+	CHECK(reset_add_hook(&(struct reset_hook){ "H1", hook_before, hook_after, (void *)"H1" }) == 0);
+	CHECK(reset_add_hook(&(struct reset_hook){ "H2", hook_before, hook_after, (void *)"H2" }) == 0);
+	fake_log_clear();
+	if (la)
+		CHECK_MSG(reset_attached(w.m, la, &why) == 0, "%s", why ? why : "-");
+	CHECK_LOG(FAKE_LOG_DEVICE,
+		  "0000:01:00.0 hook:H1:before, 0000:01:00.1 hook:H1:before, "
+		  "0000:01:00.0 hook:H2:before, 0000:01:00.1 hook:H2:before, "
+		  "0000:01:00.0 vfio:hot_reset, "
+		  "0000:01:00.0 hook:H2:after 0, 0000:01:00.1 hook:H2:after 0, "
+		  "0000:01:00.0 hook:H1:after 0, 0000:01:00.1 hook:H1:after 0");
+	CHECK(a->lease == w.l && b->lease == w.l);
+	world_done(&w);
+}
+
+static void test_reset_hooks_function(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *n = dev(&w, "0000:02:00.0");
+	struct lease_device *ln = attach(&w, n, false);
+	attach(&w, dev(&w, "0000:03:00.0"), false);
+	CHECK(reset_add_hook(&(struct reset_hook){ "H1", hook_before, hook_after, (void *)"H1" }) == 0);
+	CHECK(reset_add_hook(&(struct reset_hook){ "H2", hook_before, hook_after, (void *)"H2" }) == 0);
+	fake_log_clear();
+	if (ln)
+		CHECK_MSG(reset_attached(w.m, ln, &why) == 0, "%s", why ? why : "-");
+	CHECK_LOG(FAKE_LOG_DEVICE, "0000:02:00.0 hook:H1:before, 0000:02:00.0 hook:H2:before, 0000:02:00.0 vfio:reset, "
+				   "0000:02:00.0 hook:H2:after 0, 0000:02:00.0 hook:H1:after 0");
+	world_done(&w);
+}
+
+static void test_reset_set_teardown(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *a = dev(&w, "0000:01:00.0"), *b = dev(&w, "0000:01:00.1");
+	/* Neither has a reset of its own: one is handed out only while the
+	 * other is off its host driver (group.c). */
+	fake_device_set_driver(b->syspath, "vfio-pci");
+	(void)inventory_refresh(w.m->inventory, b);
+	attach(&w, a, false);
+	attach(&w, b, false);
+	fake_log_clear();
+	lease_end(w.l, "test");
+	w.l = NULL;
+	CHECK_LOG(FAKE_LOG_DEVICE,
+		  /* reverse attach order, every release begun before any waits */
+		  "0000:01:00.1 vfio:detach_pt, 0000:01:00.1 sysfs:unbind_start, 0000:01:00.1 vfio:close, "
+		  "0000:01:00.0 vfio:detach_pt, 0000:01:00.0 sysfs:unbind_start, 0000:01:00.0 vfio:close, "
+		  /* B: no reset of its own; its set waits for A's release */
+		  "0000:01:00.1 sysfs:unbind_finish, 0000:01:00.1 sysfs:reset!, "
+		  "0000:01:00.0 sysfs:unbind_finish, 0000:01:00.0 sysfs:reset!, "
+		  /* one hot reset for both */
+		  "0000:00:1c.0 sysfs:reset_subordinate, "
+		  "0000:01:00.0 sysfs:override \"\", 0000:01:00.0 sysfs:unbind, 0000:01:00.0 sysfs:drivers_probe, "
+		  "0000:01:00.1 sysfs:override \"\", 0000:01:00.1 sysfs:unbind, 0000:01:00.1 sysfs:drivers_probe, "
+		  "- iommufd:destroy");
+	CHECK(fake_log_count("sysfs:reset_subordinate") == 1);
+	CHECK(!a->teardown && !b->teardown && a->state == DEVICE_HOST && b->state == DEVICE_HOST);
+	world_done(&w);
+}
+
+/* ---- BindDevice ---- */
+
+static void test_lease_bind(void)
+{
+	_cleanup_free_ char *why = NULL, *why2 = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, true);
+	fake_log_clear();
+	if (ld) {
+		CHECK_MSG(lease_bind(ld, &why) == 0, "%s", why ? why : "-");
+		CHECK_LOG(ACTIONS, "vfio:bind, vfio:attach_pt");
+		CHECK(ld->steps_done == (1u << _ATTACH_STEP_MAX) - 1 && ld->pt_id == w.l->ioas_id);
+		fake_log_clear();
+		CHECK(lease_bind(ld, &why2) == LEASE_ALREADY_BOUND && why2);
+		CHECK_LOG(FAKE_LOG_QUERIES, "");
+		/* Torn down as a bound file: detach, then one reset. */
+		fake_log_clear();
+		lease_detach(ld, "test");
+		CHECK_LOG(ACTIONS, TEARDOWN_BOUND RESTORE);
+	}
+	world_done(&w);
+}
+
+static void test_lease_bind_attach_fails(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, true);
+	fake_log_clear();
+	fake_fail("vfio:attach_pt", 1, EINVAL);
+	if (ld) {
+		CHECK(lease_bind(ld, &why) == -EINVAL && why);
+		/* A bind has no undo: it lasts until the file's last close. */
+		CHECK_LOG(ACTIONS, "vfio:bind, vfio:attach_pt!");
+		CHECK(ATTACH_STEP_DONE(ld, ATTACH_OPEN) && !ATTACH_STEP_DONE(ld, ATTACH_PT) && ld->fd >= 0);
+		CHECK(d->lease == w.l && fake_device_open_files(path_n) == 1);
+		/* The file was bound: its teardown resets the device. */
+		fake_log_clear();
+		lease_detach(ld, "test");
+		CHECK_LOG(ACTIONS, "sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset, " RESTORE);
+	}
+	world_done(&w);
+}
+
+static void test_lease_bind_client_bound(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease_device *ld = attach(&w, d, true);
+	fake_device_client_bind(path_n);
+	fake_log_clear();
+	if (ld)
+		CHECK(lease_bind(ld, &why) == LEASE_ALREADY_BOUND && why);
+	CHECK_LOG(FAKE_LOG_QUERIES, "vfio:flags");
+	world_done(&w);
+}
+
+/* ---- setup ---- */
+
+static void make_dir(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void make_dir(const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof path, fmt, ap);
+	va_end(ap);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static void make_tree(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	FILE *f;
+
+	snprintf(root, sizeof root, "%s/ccdevd-lease-order-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(root)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	make_dir("%s/pci0000:00", root);
+	make_dir("%s/pci0000:00/0000:00:1c.0", root);
+	/* group.c looks for the bridge's reset_subordinate itself. */
+	snprintf(path_a, sizeof path_a, "%s/pci0000:00/0000:00:1c.0/reset_subordinate", root);
+	f = fopen(path_a, "w");
+	if (f)
+		fclose(f);
+	snprintf(path_a, sizeof path_a, "%s/pci0000:00/0000:00:1c.0/0000:01:00.0", root);
+	snprintf(path_b, sizeof path_b, "%s/pci0000:00/0000:00:1c.0/0000:01:00.1", root);
+	snprintf(path_n, sizeof path_n, "%s/pci0000:00/0000:00:1d.0/0000:02:00.0", root);
+	snprintf(path_k, sizeof path_k, "%s/pci0000:00/0000:00:1e.0/0000:03:00.0", root);
+}
+
+static void remove_tree(void)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/pci0000:00/0000:00:1c.0/reset_subordinate", root);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/pci0000:00/0000:00:1c.0", root);
+	rmdir(path);
+	snprintf(path, sizeof path, "%s/pci0000:00", root);
+	rmdir(path);
+	rmdir(root);
+}
+
+int main(void)
+{
+	char name[256];
+
+	log_set_max_level(LOG_DEBUG);
+	make_tree();
+
+	POINT("bound attach runs claim, open, bind, attach_pt in that order, the claim verified by read-back",
+	      test_attach_bound());
+	POINT("raw attach runs claim then open, and nothing else", test_attach_raw());
+	for (size_t i = 0; i < sizeof(failure_cases) / sizeof(failure_cases[0]); i++) {
+		const struct failure_case *c = &failure_cases[i];
+		snprintf(name, sizeof name, "bound attach failing at %s (call %u, -%d) undoes exactly the steps that "
+			 "ran, newest first, and leaves the device unleased on its host driver", c->call, c->nth, c->error);
+		POINT(name, test_attach_failure(c));
+	}
+	POINT("a device already on vfio-pci is not claimed, and its rollback restores no host driver",
+	      test_vfio_idle_not_claimed());
+	POINT("teardown of a bound device: detach_pt, unbind_start, close, unbind_finish, ONE sysfs reset, "
+	      "then the driver step", test_teardown_bound());
+	POINT("teardown with on_release keep-vfio ends on vfio-pci, idle, after the one reset",
+	      test_teardown_keep_vfio());
+	POINT("teardown of a raw file that was never bound does no reset at all", test_teardown_raw_never_bound());
+	POINT("teardown of a raw file its client bound itself does the one reset", test_teardown_raw_client_bound());
+	POINT("a failing reset quarantines the device before the driver step; the retry timer finishes it",
+	      test_teardown_reset_fails());
+	POINT("while a holder keeps the file the device is releasing with no reset; once it lets go the reset "
+	      "and the driver step follow", test_teardown_holder());
+	POINT("a failing unbind quarantines the device; the retry unbinds again, then the one reset and the "
+	      "driver step", test_teardown_unbind_fails());
+	POINT("ForceRelease kills the holder, then the release finishes with the one reset and the driver step",
+	      test_teardown_force());
+	POINT("reset hooks run before and after a hot reset of a two-device reset set, for each attachment, "
+	      "after-hooks in reverse", test_reset_hooks());
+	POINT("reset hooks run around a function reset for the one device it touches", test_reset_hooks_function());
+	POINT("ending a lease of a two-device reset set: both releases first, ONE hot reset, then both driver steps",
+	      test_reset_set_teardown());
+	POINT("lease_bind after a raw attach runs bind then attach_pt; again it is LEASE_ALREADY_BOUND with "
+	      "nothing called", test_lease_bind());
+	POINT("lease_bind failing at attach_pt undoes nothing (the bind lasts until the last close), the device "
+	      "stays leased, and its teardown resets it once", test_lease_bind_attach_fails());
+	POINT("lease_bind of a raw file its client bound is LEASE_ALREADY_BOUND after one GET_INFO",
+	      test_lease_bind_client_bound());
+
+	remove_tree();
+	return tap_done();
+}
