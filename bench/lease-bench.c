@@ -74,6 +74,7 @@ static void find_cdev(void)
 	d = opendir(path);
 	if (!d)
 		die("device is not on vfio-pci", errno);
+	cdev[0] = '\0';
 	while ((e = readdir(d)))
 		if (strncmp(e->d_name, "vfio", 4) == 0)
 			snprintf(cdev, sizeof cdev, "/dev/vfio/devices/%.32s", e->d_name);
@@ -91,8 +92,11 @@ static double direct_round(double *reset_us)
 	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
-	double t0 = now_us(), t1, t2;
+	double t0, t1, t2;
 
+	/* Each release unbinds and rebinds vfio-pci: the cdev may be renumbered. */
+	find_cdev();
+	t0 = now_us();
 	iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
 	if (iommufd < 0)
 		die("open /dev/iommu", errno);
