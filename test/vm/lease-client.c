@@ -31,8 +31,32 @@
  *                    only the bus connection open, print "# orphan PID", and
  *                    die by SIGKILL: the owner process is gone, its bus name
  *                    is not.
- *   --expect-error   the AttachDevice of the last --device must fail with one
- *                    of these D-Bus error names; the lease is then released.
+ *   --expect-error   the AttachDevice of the last --device (of the
+ *                    --second-lease device when given) must fail with one of
+ *                    these D-Bus error names; the lease is then released.
+ *   --bind-later     AttachDevice({bind: false}), check the file is unbound
+ *                    (VFIO_DEVICE_GET_INFO refused), then Lease.BindDevice()
+ *                    for each device (step "bound") and go on as a managed
+ *                    client: DMA through the lease's IOAS.
+ *   --unbound        with --raw: do not bind the raw file at all; only the
+ *                    steps that need no bound file run.
+ *   --kvm-option     AttachDevice with the removed option {"kvm": h} (a
+ *                    /dev/null fd); use with --expect-error.
+ *   --second-lease BDF  after the attach, CreateLease() a second lease in
+ *                    this same process and attach BDF to it (bound); it is
+ *                    released first at the end.
+ *   --pause-at STEP[,STEP...]  after each STEP print "# paused after STEP"
+ *                    and wait for SIGUSR1.
+ *   --keep-after-release  keep the device fds and the iommufd open across
+ *                    Release(), then print "# holder PID" and wait: SIGUSR1
+ *                    tries VFIO_DEVICE_BIND_IOMMUFD of each kept (stale)
+ *                    device fd to the kept iommufd and prints "# stale bind
+ *                    BDF: ..."; SIGUSR2 closes them ("# holder closed").
+ *   --no-reset       skip the ResetDevice() step (and the DMA after it).
+ *   --pass-to-child  with --keep-after-release: at before-release fork a
+ *                    child named "stale-holder" that keeps the fds and does
+ *                    the above; this process closes its copies and goes on
+ *                    (Release(), or --crash-at before-release).
  */
 
 #include <errno.h>
@@ -46,7 +70,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -74,8 +100,11 @@ static struct {
 	struct dev devs[MAX_DEVICES];
 	size_t n_devs;
 	bool raw, hold, drop_bus, keep_fds, orphan_bus;
+	bool bind_later, unbound, kvm_option, keep_after_release, pass_to_child, no_reset;
 	const char *crash_at;
 	const char *expect_error;
+	const char *pause_at;
+	struct dev second; /* --second-lease: .bdf NULL when not given */
 } arg;
 
 static sd_bus *bus;
@@ -87,6 +116,9 @@ static uint64_t bar0_size;
 static uint8_t *buf;
 static struct rlimit memlock_before;
 static bool attach_refused; /* --expect-error happened: skip to release */
+static char *second_path; /* the --second-lease lease */
+static int second_iommufd = -1;
+static uint32_t second_ioas_id;
 
 #define PRIMARY (&arg.devs[0])
 
@@ -181,21 +213,53 @@ static bool error_expected(const char *name)
 	return false;
 }
 
-static int attach_one(struct dev *d, bool last)
+/* The device is what its fd says and answers through it (a bound file). */
+static int device_checks(struct dev *d)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
+	if (IOCTL(d->fd, VFIO_DEVICE_GET_INFO, &info) < 0 ||
+	    IOCTL(d->fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
+		return fail(0, "  (on %s)", d->bdf);
+	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI))
+		return fail(0, "%s: device flags %#x lack VFIO_DEVICE_FLAGS_PCI", d->bdf, info.flags);
+	d->cfg_offset = cfg.offset;
+	uint16_t vendor;
+	if (pread(d->fd, &vendor, sizeof(vendor), (off_t)cfg.offset) != sizeof(vendor))
+		return fail(errno, "%s: pread of the vendor id", d->bdf);
+	if (vendor != d->vendor)
+		return fail(0, "%s: config space says vendor %#x, sysfs %#x", d->bdf, vendor, d->vendor);
+	return 0;
+}
+
+/* AttachDevice(d) to the lease PATH (iommufd IOMMUFD, IOAS IOAS); BIND false
+ * hands the file over unbound. */
+static int attach_to(struct dev *d, const char *path, int iommufd_, uint32_t ioas, bool bind,
+		     bool expect_error)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	bool expect_error = last && arg.expect_error;
-	char target[PATH_MAX], want[PATH_MAX], what[128];
+	_cleanup_close_ int kvm_fd = -1;
+	char target[PATH_MAX], want[PATH_MAX], what[160];
 	int fd, r;
 
-	snprintf(what, sizeof(what), "AttachDevice('%s', {%s})", d->bdf, arg.raw ? "bind: false" : "");
-	if (arg.raw)
-		r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "AttachDevice",
-				       &e, &reply, "sa{sv}", d->bdf, 1, "bind", "b", 0);
-	else
-		r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "AttachDevice",
-				       &e, &reply, "sa{sv}", d->bdf, 0);
+	if (arg.kvm_option) {
+		/* The removed option with a value of its old type, h. */
+		kvm_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (kvm_fd < 0)
+			return fail(errno, "open /dev/null");
+		snprintf(what, sizeof(what), "AttachDevice('%s', {kvm: h})", d->bdf);
+		r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_LEASE_IFACE, "AttachDevice",
+				       &e, &reply, "sa{sv}", d->bdf, 1, "kvm", "h", kvm_fd);
+	} else {
+		snprintf(what, sizeof(what), "AttachDevice('%s', {%s}) on %s", d->bdf, bind ? "" : "bind: false", path);
+		if (!bind)
+			r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_LEASE_IFACE, "AttachDevice",
+					       &e, &reply, "sa{sv}", d->bdf, 1, "bind", "b", 0);
+		else
+			r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_LEASE_IFACE, "AttachDevice",
+					       &e, &reply, "sa{sv}", d->bdf, 0);
+	}
 	if (expect_error) {
 		if (r >= 0)
 			return fail(0, "%s succeeded; want an error %s", what, arg.expect_error);
@@ -225,38 +289,72 @@ static int attach_one(struct dev *d, bool last)
 	    faccessat(dir, target + strlen("/dev/vfio/devices/"), F_OK, 0) < 0)
 		return fail(0, "%s: the device fd is '%s', not the cdev listed in %s", d->bdf, target, want);
 
-	if (arg.raw) {
+	if (!bind) {
 		if (d->dev_id != 0 || d->pt_id != 0)
-			return fail(0, "raw mode returned dev_id %u, pt_id %u; want 0 and 0", d->dev_id, d->pt_id);
-		struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = iommufd };
-		if (IOCTL(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+			return fail(0, "an unbound attach returned dev_id %u, pt_id %u; want 0 and 0", d->dev_id, d->pt_id);
+		/* Unbound: the kernel refuses every ioctl but the bind. */
+		struct vfio_device_info info = { .argsz = sizeof(info) };
+		if (ioctl(d->fd, VFIO_DEVICE_GET_INFO, &info) == 0)
+			return fail(0, "%s: VFIO_DEVICE_GET_INFO works on the file handed over unbound", d->bdf);
+		printf("# %s: unbound as handed over: VFIO_DEVICE_GET_INFO fails with %s\n", d->bdf, strerrorname_np(errno));
+		if (arg.bind_later || arg.unbound)
+			return 0;
+		struct vfio_device_bind_iommufd b = { .argsz = sizeof(b), .iommufd = iommufd_ };
+		if (IOCTL(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &b) < 0)
 			return fail(0, "  (binding the raw cdev of %s ourselves)", d->bdf);
-		struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = ioas_id };
+		struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = ioas };
 		if (IOCTL(d->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) < 0)
-			return fail(0, "  (attaching %s to IOAS %u ourselves)", d->bdf, ioas_id);
-		d->dev_id = bind.out_devid;
+			return fail(0, "  (attaching %s to IOAS %u ourselves)", d->bdf, ioas);
+		d->dev_id = b.out_devid;
 		d->pt_id = at.pt_id;
 		printf("# %s: bound it ourselves: dev_id %u, attached to pt_id %u\n", d->bdf, d->dev_id, d->pt_id);
 	} else {
 		if (d->dev_id == 0)
 			return fail(0, "%s: dev_id 0 from a bound attach", d->bdf);
-		if (d->pt_id != ioas_id)
-			return fail(0, "%s: attached to pt_id %u, not the lease's IOAS %u", d->bdf, d->pt_id, ioas_id);
+		if (d->pt_id != ioas)
+			return fail(0, "%s: attached to pt_id %u, not the lease's IOAS %u", d->bdf, d->pt_id, ioas);
 	}
+	return device_checks(d);
+}
 
-	struct vfio_device_info info = { .argsz = sizeof(info) };
-	struct vfio_region_info cfg = { .argsz = sizeof(cfg), .index = VFIO_PCI_CONFIG_REGION_INDEX };
-	if (IOCTL(d->fd, VFIO_DEVICE_GET_INFO, &info) < 0 ||
-	    IOCTL(d->fd, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0)
-		return fail(0, "  (on %s)", d->bdf);
-	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI))
-		return fail(0, "%s: device flags %#x lack VFIO_DEVICE_FLAGS_PCI", d->bdf, info.flags);
-	d->cfg_offset = cfg.offset;
-	uint16_t vendor;
-	if (pread(d->fd, &vendor, sizeof(vendor), (off_t)cfg.offset) != sizeof(vendor))
-		return fail(errno, "%s: pread of the vendor id", d->bdf);
-	if (vendor != d->vendor)
-		return fail(0, "%s: config space says vendor %#x, sysfs %#x", d->bdf, vendor, d->vendor);
+static int attach_one(struct dev *d, bool last)
+{
+	bool bind = !arg.raw && !arg.bind_later;
+	return attach_to(d, lease_path, iommufd, ioas_id, bind, last && arg.expect_error && !arg.second.bdf);
+}
+
+/* CreateLease({}): a lease path, its iommufd (dup'ed) and IOAS id. */
+static int create_lease(char **ret_path, int *ret_iommufd, uint32_t *ret_ioas)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *path;
+	int fd, r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+			       "CreateLease", &e, &reply, "a{sv}", 0);
+	if (r < 0)
+		return fail_bus(&e, r, "CreateLease({})");
+	r = sd_bus_message_read(reply, "ohu", &path, &fd, ret_ioas);
+	if (r < 0)
+		return fail(-r, "CreateLease() reply");
+	*ret_path = strdup(path);
+	*ret_iommufd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (!*ret_path || *ret_iommufd < 0)
+		return fail(errno, "keeping the reply");
+	return 0;
+}
+
+static int release_lease(const char *path)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	char what[160];
+	int r;
+
+	snprintf(what, sizeof(what), "Release() of %s", path);
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, path, CCDEVD_LEASE_IFACE, "Release", &e, NULL, "");
+	if (r < 0)
+		return fail_bus(&e, r, what);
 	return 0;
 }
 
@@ -264,23 +362,10 @@ static int attach_one(struct dev *d, bool last)
 
 static int step_created(void)
 {
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	const char *path;
 	char target[PATH_MAX];
-	int fd, r;
 
-	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
-			       "CreateLease", &e, &reply, "a{sv}", 0);
-	if (r < 0)
-		return fail_bus(&e, r, "CreateLease({})");
-	r = sd_bus_message_read(reply, "ohu", &path, &fd, &ioas_id);
-	if (r < 0)
-		return fail(-r, "CreateLease() reply");
-	lease_path = strdup(path);
-	iommufd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (!lease_path || iommufd < 0)
-		return fail(errno, "keeping the reply");
+	if (create_lease(&lease_path, &iommufd, &ioas_id) < 0)
+		return -1;
 	printf("# lease %s\n# iommufd %d, ioas_id %u\n", lease_path, iommufd, ioas_id);
 	fflush(stdout);
 
@@ -305,6 +390,43 @@ static int step_attached(void)
 		if (attach_one(&arg.devs[i], i == arg.n_devs - 1) < 0)
 			return -1;
 	print_memlock("after attach");
+	if (!arg.second.bdf)
+		return 0;
+	if (create_lease(&second_path, &second_iommufd, &second_ioas_id) < 0)
+		return -1;
+	printf("# second lease %s\n# second iommufd %d, ioas_id %u\n", second_path, second_iommufd, second_ioas_id);
+	if (attach_to(&arg.second, second_path, second_iommufd, second_ioas_id, true, arg.expect_error != NULL) < 0)
+		return -1;
+	print_memlock("after the second lease's attach");
+	return 0;
+}
+
+/* --bind-later: Lease.BindDevice() binds and attaches each unbound file. */
+static int step_bound(void)
+{
+	for (size_t i = 0; i < arg.n_devs; i++) {
+		_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+		struct dev *d = &arg.devs[i];
+		char what[64];
+		int r;
+
+		snprintf(what, sizeof(what), "BindDevice('%s')", d->bdf);
+		r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "BindDevice",
+				       &e, &reply, "s", d->bdf);
+		if (r < 0)
+			return fail_bus(&e, r, what);
+		r = sd_bus_message_read(reply, "uu", &d->dev_id, &d->pt_id);
+		if (r < 0)
+			return fail(-r, "%s reply", what);
+		printf("# %s: dev_id %u, pt_id %u\n", what, d->dev_id, d->pt_id);
+		if (d->dev_id == 0)
+			return fail(0, "%s: dev_id 0", what);
+		if (d->pt_id != ioas_id)
+			return fail(0, "%s: attached to pt_id %u, not the lease's IOAS %u", what, d->pt_id, ioas_id);
+		if (device_checks(d) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -382,29 +504,98 @@ static int step_dma_after_reset(void)
 	return edu_round_trip(11, false);
 }
 
+static void close_fds(void)
+{
+	for (size_t i = 0; i < arg.n_devs; i++)
+		arg.devs[i].fd = safe_close(arg.devs[i].fd);
+	arg.second.fd = safe_close(arg.second.fd);
+	iommufd = safe_close(iommufd);
+	second_iommufd = safe_close(second_iommufd);
+}
+
+static volatile sig_atomic_t got_usr1, got_usr2;
+static void on_signal(int sig)
+{
+	if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else
+		got_usr2 = 1;
+}
+
+/* --keep-after-release: this process holds the (stale) device fds and the
+ * iommufd it kept; SIGUSR1 tries to bind them, SIGUSR2 closes them. */
+static _Noreturn void stale_holder(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	printf("# holder %d\n", (int)getpid());
+	fflush(stdout);
+	for (;;) {
+		while (!got_usr1 && !got_usr2)
+			sigsuspend(&none);
+		if (got_usr1) {
+			got_usr1 = 0;
+			for (size_t i = 0; i < arg.n_devs; i++) {
+				struct dev *d = &arg.devs[i];
+				struct vfio_device_bind_iommufd b = { .argsz = sizeof(b), .iommufd = iommufd };
+				if (d->fd < 0 || iommufd < 0)
+					printf("# stale bind %s: no fd kept\n", d->bdf);
+				else if (ioctl(d->fd, VFIO_DEVICE_BIND_IOMMUFD, &b) < 0)
+					printf("# stale bind %s: failed: %s\n", d->bdf, strerrorname_np(errno));
+				else
+					printf("# stale bind %s: succeeded: dev_id %u\n", d->bdf, b.out_devid);
+			}
+		}
+		if (got_usr2) {
+			got_usr2 = 0;
+			close_fds();
+			printf("# holder closed\n");
+		}
+		fflush(stdout);
+	}
+}
+
 static int step_closed(void)
 {
 	if (bar0)
 		munmap((void *)bar0, bar0_size); /* the mapping holds the device file */
 	bar0 = NULL;
-	for (size_t i = 0; i < arg.n_devs; i++)
-		arg.devs[i].fd = safe_close(arg.devs[i].fd);
-	iommufd = safe_close(iommufd);
+	if (arg.pass_to_child) {
+		pid_t pid;
+		fflush(stdout);
+		pid = fork();
+		if (pid < 0)
+			return fail(errno, "fork");
+		if (pid == 0) {
+			/* Only the device fds and the iommufd: not the bus. */
+			int keep_bus = bus ? sd_bus_get_fd(bus) : -1;
+			if (keep_bus >= 0)
+				close(keep_bus);
+			(void)prctl(PR_SET_NAME, "stale-holder");
+			stale_holder();
+		}
+		printf("# passed the device fds to child %d\n", (int)pid);
+		close_fds();
+	} else if (!arg.keep_after_release)
+		close_fds();
 	return 0;
 }
 
 static int step_released(void)
 {
-	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	struct rlimit now = { 0, 0 };
-	int r, listed = 1;
+	int listed = 1;
 
-	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease_path, CCDEVD_LEASE_IFACE, "Release", &e, NULL, "");
-	if (r < 0)
-		return fail_bus(&e, r, "Release()");
+	if (second_path && release_lease(second_path) < 0)
+		return -1;
+	if (release_lease(lease_path) < 0)
+		return -1;
 	/* The teardown may finish after the reply: give it 10 s. */
 	for (int i = 0; i < 100; i++) {
 		listed = lease_listed(lease_path);
+		if (listed == 0 && second_path)
+			listed = lease_listed(second_path);
 		(void)getrlimit(RLIMIT_MEMLOCK, &now);
 		if (listed == 0 && now.rlim_cur == memlock_before.rlim_cur &&
 		    now.rlim_max == memlock_before.rlim_max)
@@ -413,13 +604,41 @@ static int step_released(void)
 	}
 	print_memlock("after release");
 	if (listed != 0)
-		return fail(0, "%s is still listed by ListLeases() 10 s after Release()", lease_path);
+		return fail(0, "a lease is still listed by ListLeases() 10 s after Release()");
 	if (now.rlim_cur != memlock_before.rlim_cur || now.rlim_max != memlock_before.rlim_max)
 		return fail(0, "RLIMIT_MEMLOCK not restored: %llu/%llu, was %llu/%llu before the lease",
 			    (unsigned long long)now.rlim_cur, (unsigned long long)now.rlim_max,
 			    (unsigned long long)memlock_before.rlim_cur,
 			    (unsigned long long)memlock_before.rlim_max);
 	return 0;
+}
+
+/* --pause-at: whether STEP is one of the listed steps. */
+static bool pause_after(const char *step)
+{
+	const char *p = arg.pause_at;
+	size_t n = strlen(step);
+	while (p && *p) {
+		size_t len = strcspn(p, ",");
+		if (len == n && strncmp(p, step, n) == 0)
+			return true;
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+static void pause_here(const char *step)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	printf("# paused after %s\n", step);
+	fflush(stdout);
+	while (!got_usr1)
+		sigsuspend(&none);
+	got_usr1 = 0;
+	printf("# resumed after %s\n", step);
+	fflush(stdout);
 }
 
 /* ---- test hooks ---- */
@@ -461,23 +680,27 @@ static const struct step {
 	const char *desc;
 	int (*run)(void);
 	bool edu_only;
+	bool needs_bound; /* skipped with --unbound */
 } steps[] = {
-	{ "created", "CreateLease({}) returns a lease, an iommufd and an IOAS of that iommufd", step_created, false },
-	{ "attached", "AttachDevice() returns each device's VFIO cdev attached to the lease's IOAS", step_attached, false },
-	{ "bar0", "BAR0 is mmapped through the device fd and edu answers", step_bar0, true },
-	{ "mapped", "our own buffer is mapped into the lease's IOAS with IOMMU_IOAS_MAP", step_mapped, false },
-	{ "dma-started", "edu DMA RAM->device done through the IOAS and device->RAM started", step_dma_started, true },
-	{ "dma", "the DMA completes and the data that came back is right", step_dma, true },
-	{ "reset", "ResetDevice() returns and the device answers after it", step_reset, false },
-	{ "dma-after-reset", "after the reset the IOAS mapping still carries an edu DMA round trip", step_dma_after_reset, true },
-	{ "before-release", "the client unmaps BAR0 and closes its device fds and iommufd", step_closed, false },
-	{ "released", "Release() ends the lease and RLIMIT_MEMLOCK is back to what it was", step_released, false },
+	{ "created", "CreateLease({}) returns a lease, an iommufd and an IOAS of that iommufd", step_created, false, false },
+	{ "attached", "AttachDevice() returns each device's VFIO cdev attached to the lease's IOAS", step_attached, false, false },
+	{ "bound", "BindDevice() binds each file handed over unbound and attaches it to the lease's IOAS", step_bound, false, true },
+	{ "bar0", "BAR0 is mmapped through the device fd and edu answers", step_bar0, true, true },
+	{ "mapped", "our own buffer is mapped into the lease's IOAS with IOMMU_IOAS_MAP", step_mapped, false, true },
+	{ "dma-started", "edu DMA RAM->device done through the IOAS and device->RAM started", step_dma_started, true, true },
+	{ "dma", "the DMA completes and the data that came back is right", step_dma, true, true },
+	{ "reset", "ResetDevice() returns and the device answers after it", step_reset, false, true },
+	{ "dma-after-reset", "after the reset the IOAS mapping still carries an edu DMA round trip", step_dma_after_reset, true, true },
+	{ "before-release", "the client unmaps BAR0 and closes its device fds and iommufd", step_closed, false, false },
+	{ "released", "Release() ends the lease and RLIMIT_MEMLOCK is back to what it was", step_released, false, false },
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: lease-client --device BDF [--device BDF...] [--raw] [--crash-at STEP] [--hold]\n"
 		   "                    [--drop-bus [--keep-fds]] [--orphan-bus] [--expect-error NAME[,NAME...]]\n"
+		   "                    [--bind-later] [--unbound] [--kvm-option] [--second-lease BDF]\n"
+		   "                    [--pause-at STEP[,STEP...]] [--keep-after-release [--pass-to-child]] [--no-reset]\n"
 		   "STEP:");
 	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
 		fprintf(f, " %s", steps[i].name);
@@ -486,7 +709,9 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_RAW = 0x100, OPT_HOLD, OPT_DROP_BUS, OPT_KEEP_FDS, OPT_ORPHAN_BUS, OPT_EXPECT_ERROR };
+	enum { OPT_RAW = 0x100, OPT_HOLD, OPT_DROP_BUS, OPT_KEEP_FDS, OPT_ORPHAN_BUS, OPT_EXPECT_ERROR,
+	       OPT_BIND_LATER, OPT_UNBOUND, OPT_KVM_OPTION, OPT_SECOND_LEASE, OPT_PAUSE_AT,
+	       OPT_KEEP_AFTER_RELEASE, OPT_PASS_TO_CHILD, OPT_NO_RESET };
 	static const struct option options[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "raw", no_argument, NULL, OPT_RAW },
@@ -496,6 +721,14 @@ static int parse_args(int argc, char **argv)
 		{ "keep-fds", no_argument, NULL, OPT_KEEP_FDS },
 		{ "orphan-bus", no_argument, NULL, OPT_ORPHAN_BUS },
 		{ "expect-error", required_argument, NULL, OPT_EXPECT_ERROR },
+		{ "bind-later", no_argument, NULL, OPT_BIND_LATER },
+		{ "unbound", no_argument, NULL, OPT_UNBOUND },
+		{ "kvm-option", no_argument, NULL, OPT_KVM_OPTION },
+		{ "second-lease", required_argument, NULL, OPT_SECOND_LEASE },
+		{ "pause-at", required_argument, NULL, OPT_PAUSE_AT },
+		{ "keep-after-release", no_argument, NULL, OPT_KEEP_AFTER_RELEASE },
+		{ "pass-to-child", no_argument, NULL, OPT_PASS_TO_CHILD },
+		{ "no-reset", no_argument, NULL, OPT_NO_RESET },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -519,6 +752,14 @@ static int parse_args(int argc, char **argv)
 		case OPT_KEEP_FDS: arg.keep_fds = true; break;
 		case OPT_ORPHAN_BUS: arg.orphan_bus = true; break;
 		case OPT_EXPECT_ERROR: arg.expect_error = optarg; break;
+		case OPT_BIND_LATER: arg.bind_later = true; break;
+		case OPT_UNBOUND: arg.unbound = true; break;
+		case OPT_KVM_OPTION: arg.kvm_option = true; break;
+		case OPT_SECOND_LEASE: arg.second = (struct dev){ .bdf = optarg, .fd = -1 }; break;
+		case OPT_PAUSE_AT: arg.pause_at = optarg; break;
+		case OPT_KEEP_AFTER_RELEASE: arg.keep_after_release = true; break;
+		case OPT_PASS_TO_CHILD: arg.pass_to_child = true; break;
+		case OPT_NO_RESET: arg.no_reset = true; break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -541,6 +782,25 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 	}
+	for (const char *p = arg.pause_at; p && *p;) {
+		size_t len = strcspn(p, ",");
+		bool known = false;
+		for (size_t i = 0; i < ELEMENTSOF(steps); i++)
+			known = known || (strlen(steps[i].name) == len && strncmp(steps[i].name, p, len) == 0);
+		if (!known) {
+			fprintf(stderr, "lease-client: unknown step '%.*s' in --pause-at\n", (int)len, p);
+			return -1;
+		}
+		p += len + (p[len] == ',');
+	}
+	if ((arg.unbound && !arg.raw) || (arg.bind_later && arg.raw) || (arg.pass_to_child && !arg.keep_after_release)) {
+		fprintf(stderr, "lease-client: --unbound needs --raw, --bind-later excludes it, --pass-to-child needs --keep-after-release\n");
+		return -1;
+	}
+	if (arg.second.bdf) {
+		arg.second.vendor = (unsigned)pci_attr(arg.second.bdf, "vendor");
+		arg.second.device = (unsigned)pci_attr(arg.second.bdf, "device");
+	}
 	for (size_t i = 0; i < arg.n_devs; i++) {
 		arg.devs[i].vendor = (unsigned)pci_attr(arg.devs[i].bdf, "vendor");
 		arg.devs[i].device = (unsigned)pci_attr(arg.devs[i].bdf, "device");
@@ -561,6 +821,10 @@ int main(int argc, char **argv)
 		printf(" %s", argv[a]);
 	putchar('\n');
 	(void)getrlimit(RLIMIT_MEMLOCK, &memlock_before);
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0 || sigaction(SIGUSR2, &sa, NULL) < 0)
+		return fail(errno, "sigaction"), EXIT_FAILURE;
 	print_memlock("before the lease");
 
 	r = sd_bus_open_system(&bus);
@@ -573,13 +837,20 @@ int main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		const struct step *s = &steps[i];
 		bool skip = (s->edu_only && !is_edu(PRIMARY)) ||
+			    (s->needs_bound && arg.unbound) ||
+			    (s->run == step_bound && !arg.bind_later) ||
+			    (arg.no_reset && (s->run == step_reset || s->run == step_dma_after_reset)) ||
 			    (attach_refused && strcmp(s->name, "released") != 0);
+		const char *why = attach_refused ? "the attach was refused as expected" :
+				  s->run == step_bound && !arg.bind_later ? "attached bound (no --bind-later)" :
+				  s->needs_bound && arg.unbound ? "the file is left unbound (--unbound)" :
+				  arg.no_reset && (s->run == step_reset || s->run == step_dma_after_reset) ? "--no-reset" :
+				  "not an edu device";
 		struct timespec t0, t1;
 
 		tap++;
 		if (skip) {
-			printf("ok %zu - %s: %s # SKIP %s\n", tap, s->name, s->desc,
-			       attach_refused ? "the attach was refused as expected" : "not an edu device");
+			printf("ok %zu - %s: %s # SKIP %s\n", tap, s->name, s->desc, why);
 			continue;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -587,7 +858,7 @@ int main(int argc, char **argv)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (strcmp(s->name, "attached") == 0 && arg.expect_error && r == 0)
 			printf("ok %zu - attached: AttachDevice('%s') fails with %s (%.0f ms)\n", tap,
-			       arg.devs[arg.n_devs - 1].bdf, arg.expect_error,
+			       arg.second.bdf ? arg.second.bdf : arg.devs[arg.n_devs - 1].bdf, arg.expect_error,
 			       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 		else
 			printf("%s %zu - %s: %s (%.0f ms)\n", r < 0 ? "not ok" : "ok", tap, s->name, s->desc,
@@ -595,6 +866,8 @@ int main(int argc, char **argv)
 		if (r < 0)
 			break;
 		fflush(stdout);
+		if (pause_after(s->name) && !attach_refused)
+			pause_here(s->name);
 		if (arg.crash_at && strcmp(arg.crash_at, s->name) == 0) {
 			printf("# crashing after %s\n", s->name);
 			fflush(stdout);
@@ -615,5 +888,7 @@ int main(int argc, char **argv)
 	}
 	printf("1..%zu\n", tap);
 	bus = sd_bus_flush_close_unref(bus);
+	if (i == n && arg.keep_after_release && !arg.pass_to_child)
+		stale_holder();
 	return i == n ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -223,3 +223,68 @@ settled() {
 	wait_is 5 "$baseline_fds" daemon_fds || { ls -l "/proc/$daemon_pid/fd" | sed 's/^/#   /'; rc=1; }
 	return $rc
 }
+
+# ---- the daemon's log (its stderr, in $tmp/ccdevd.log) ----
+# log_mark: the log's current line count; log_after LINE: the log after it.
+log_mark() { wc -l <"$tmp/ccdevd.log"; }
+log_after() { tail -n +$(($1 + 1)) "$tmp/ccdevd.log"; }
+# log_has LINE REGEX: a line after LINE matches the extended REGEX (no grep
+# -q: with pipefail an early exit would fail tail).
+log_has() { log_after "$1" | grep -E -- "$2" >/dev/null; }
+# show_log LINE: the log after LINE as TAP comments.
+show_log() { log_after "$1" | sed 's/^/#   daemon: /'; }
+
+# teardown_steps DEVICE LINE: the teardown steps the daemon logged for
+# DEVICE after LINE ("BDF: Teardown STEP: ..."), repeats of a step merged
+# (the release step logs when it starts, whom it waits for, and its proof),
+# space-separated: e.g. "started detach release reset driver finished".
+teardown_steps() {
+	log_after "$2" | sed -n "s/^$1: Teardown \([a-z]*\): .*/\1/p" | uniq | tr '\n' ' ' | sed 's/ $//'
+}
+
+# teardown_is DEVICE LINE EXPECTED: teardown_steps is EXPECTED, the release
+# was proven by the unbind, and no step failed; else the log is shown.
+teardown_is() {
+	local got
+	got=$(teardown_steps "$1" "$2")
+	if [ "$got" = "$3" ] && log_has "$2" "^$1: Teardown release: no file open" &&
+		! log_has "$2" "^$1: Teardown .* failed"; then
+		return 0
+	fi
+	echo "# teardown steps logged for $1: '$got', expected '$3' (with 'Teardown release: no file open'); the log:"
+	show_log "$2"
+	return 1
+}
+
+# wait_teardown_finished SECONDS DEVICE LINE: "DEVICE: Teardown finished"
+# appears after LINE within SECONDS.
+wait_teardown_finished() {
+	wait_for "$1" log_has "$3" "^$2: Teardown finished" && return 0
+	echo "# no '$2: Teardown finished' within $1 s; the log:"
+	show_log "$3"
+	return 1
+}
+
+# gone PID: no process PID (a zombie counts as gone: it holds no files).
+gone() {
+	[ ! -e "/proc/$1" ] || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# wait_out SECONDS NAME REGEX: the output of the client run NAME has a line
+# matching REGEX within SECONDS.
+wait_out() {
+	wait_for "$1" grep -qE -- "$3" "$tmp/$2.out" && return 0
+	echo "# $2's output has no line matching /$3/ after $1 s:"
+	show "$tmp/$2.out"
+	return 1
+}
+
+# since_assigned CHANGES: the part of a state_changes sequence after its
+# first "assigned" (a claim announces host -> vfio-idle before the attach:
+# that vfio-idle is not a release).
+since_assigned() {
+	case " $1 " in
+	*" assigned "*) local rest=" $1 "; rest=${rest#* assigned }; echo "${rest% }" ;;
+	*) echo "$1" ;;
+	esac
+}
