@@ -49,7 +49,7 @@ int memlock_check(const struct lease *l, uint64_t quota, char **ret_why)
 			total += x->memlock_limit;
 	if (total <= limit)
 		return 0;
-	if (asprintf(ret_why, "granting %llu MiB would bring uid %u's pinned-memory quota to %llu MiB, over "
+	if (asprintf(ret_why, "granting %llu MiB would bring the pinned-memory quota of uid %u to %llu MiB, over "
 			      "limits.memlock_mib_per_user (%llu MiB) in %s",
 		     (unsigned long long)(quota >> 20), (unsigned)l->owner_uid, (unsigned long long)(total >> 20),
 		     (unsigned long long)(limit >> 20), m->config->path) < 0)
