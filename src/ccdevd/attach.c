@@ -2,7 +2,6 @@
 #include "attach.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,24 +12,13 @@
 #include "kernel/vfio.h"
 #include "lease.h"
 #include "log.h"
+#include "why.h"
 
 struct attach_step_def {
 	const char *name;
 	int (*run)(struct lease_device *ld, char **ret_why);
 	void (*undo)(struct lease_device *ld); /* NULL: nothing to undo */
 };
-
-static int why(char **ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int why(char **ret, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret, fmt, ap) < 0)
-		*ret = NULL;
-	va_end(ap);
-	return r;
-}
 
 static int run_claim(struct lease_device *ld, char **ret_why)
 {

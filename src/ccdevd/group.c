@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "group.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include "inventory.h"
 #include "lease.h"
 #include "strv.h"
+#include "why.h"
 
 static bool driver_is_harmless(const char *driver)
 {
@@ -61,22 +61,10 @@ int reset_set_bridge(const struct device *d, char *buf, size_t size)
 	return access(probe, F_OK) == 0 ? 0 : -ENOENT;
 }
 
-static int not_viable(char **ret_why, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int not_viable(char **ret_why, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret_why, fmt, ap) < 0)
-		*ret_why = NULL;
-	va_end(ap);
-	return r;
-}
-
 static int check_iommu_group(struct inventory *inv, const struct device *d, uid_t owner_uid, char **ret_why)
 {
 	if (d->iommu_group < 0)
-		return not_viable(ret_why, -ENOTSUP, "%s has no IOMMU group: the host has no IOMMU for it, so it "
+		return why(ret_why, -ENOTSUP, "%s has no IOMMU group: the host has no IOMMU for it, so it "
 				  "cannot be assigned safely", d->name);
 	STRV_FOREACH(m, d->group_members) {
 		struct bdf address;
@@ -88,11 +76,11 @@ static int check_iommu_group(struct inventory *inv, const struct device *d, uid_
 		if (!other)
 			continue; /* a bridge: never bound to a host driver that does DMA for us */
 		if (other->lease && other->lease->owner_uid != owner_uid)
-			return not_viable(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
+			return why(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
 					  "is leased by uid %u, and a group is never split between owners",
 					  d->iommu_group, d->name, other->name, (unsigned)other->lease->owner_uid);
 		if (!driver_is_harmless(other->driver))
-			return not_viable(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
+			return why(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
 					  "is bound to host driver %s; bind it to vfio-pci (or lease it too) first",
 					  d->iommu_group, d->name, other->name, other->driver);
 	}
@@ -109,13 +97,13 @@ static int check_reset_set(struct inventory *inv, const struct device *d, uid_t 
 	n = reset_set_members(inv, d, set, RESET_SET_MAX);
 	for (size_t i = 1; i < n; i++) {
 		if (set[i]->lease && set[i]->lease->owner_uid != owner_uid)
-			return not_viable(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
+			return why(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
 					  "set is not viable: %s, which a hot reset of the set resets too, is leased by "
 					  "uid %u; a reset set is never split between owners",
 					  d->name, set[i]->name, (unsigned)set[i]->lease->owner_uid);
 		/* Its teardown could never reset it: refuse now, not after. */
 		if (!driver_is_harmless(set[i]->driver))
-			return not_viable(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
+			return why(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
 					  "set is not viable: %s, which a hot reset of the set resets too, is bound to "
 					  "host driver %s; bind it to vfio-pci (or lease it too) first",
 					  d->name, set[i]->name, set[i]->driver);

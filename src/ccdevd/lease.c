@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <sys/epoll.h>
 #include <poll.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include "kernel/sysfs.h"
 #include "kernel/vfio.h"
 #include "log.h"
+#include "why.h"
 #include "manager.h"
 #include "memlock.h"
 #include "teardown.h"
@@ -55,19 +55,6 @@ struct lease_device *lease_find_device(struct lease *l, const struct bdf *addres
 		if (ld->device && bdf_equal(&ld->device->address, address))
 			return ld;
 	return NULL;
-}
-
-/* Set the explanation for the client and return the error r. */
-static int why(char **ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int why(char **ret, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret, fmt, ap) < 0)
-		*ret = NULL;
-	va_end(ap);
-	return r;
 }
 
 /* The owner's process or bus connection went away: end the lease from a

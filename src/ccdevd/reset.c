@@ -2,7 +2,6 @@
 #include "reset.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "kernel/vfio.h"
 #include "lease.h"
 #include "log.h"
+#include "why.h"
 #include "manager.h"
 
 #define HOOKS_MAX 8
@@ -32,18 +32,6 @@ int reset_add_hook(const struct reset_hook *hook)
 void reset_remove_hooks(void)
 {
 	n_hooks = 0;
-}
-
-static int why(char **ret, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int why(char **ret, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(ret, fmt, ap) < 0)
-		*ret = NULL;
-	va_end(ap);
-	return r;
 }
 
 /* The attachments a reset of these devices touches. */
