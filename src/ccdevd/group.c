@@ -61,6 +61,28 @@ int reset_set_bridge(const struct device *d, char *buf, size_t size)
 	return access(probe, F_OK) == 0 ? 0 : -ENOENT;
 }
 
+size_t device_companions(struct inventory *inv, const struct device *d, struct device **out, size_t max)
+{
+	struct device *set[RESET_SET_MAX];
+	size_t n_set = reset_set_members(inv, d, set, RESET_SET_MAX), n = 0;
+
+	for (size_t i = 1; i < n_set && n < max; i++)
+		out[n++] = set[i];
+	STRV_FOREACH(name, d->group_members) {
+		struct bdf address;
+		struct device *o;
+		bool seen = false;
+
+		if (bdf_parse(*name, &address) < 0 || !(o = inventory_find(inv, &address)) || o == d)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			seen |= out[i] == o;
+		if (!seen && n < max)
+			out[n++] = o;
+	}
+	return n;
+}
+
 static int check_iommu_group(struct inventory *inv, const struct device *d, uid_t owner_uid, char **ret_why)
 {
 	if (d->iommu_group < 0)

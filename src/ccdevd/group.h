@@ -41,3 +41,8 @@ size_t reset_set_members(struct inventory *inv, const struct device *d, struct d
 int reset_set_bridge(const struct device *d, char *buf, size_t size);
 
 #define RESET_SET_MAX 32
+
+/* The devices d goes with (the rest of its reset set and of its IOMMU
+ * group), each once, at most max; returns how many. */
+#define COMPANIONS_MAX 64
+size_t device_companions(struct inventory *inv, const struct device *d, struct device **out, size_t max);

@@ -24,7 +24,6 @@
 #include "log.h"
 #include "manager.h"
 #include "reset.h"
-#include "strv.h"
 
 #define SETTLE_WAIT_MSEC 2000
 #define NODE_GONE_WAIT_MSEC 2000
@@ -317,20 +316,12 @@ static void do_reset(struct teardown *t)
 /* Is a device d goes with (IOMMU group, reset set) still before "driver"? */
 static struct device *sibling_before_driver(struct manager *m, struct device *d)
 {
-	struct device *set[RESET_SET_MAX];
-	size_t n = reset_set_members(m->inventory, d, set, RESET_SET_MAX);
+	struct device *c[COMPANIONS_MAX];
+	size_t n = device_companions(m->inventory, d, c, COMPANIONS_MAX);
 
-	for (size_t i = 1; i < n; i++)
-		if (set[i]->teardown_step > TEARDOWN_NONE && set[i]->teardown_step < TEARDOWN_DRIVER)
-			return set[i];
-	STRV_FOREACH(name, d->group_members) {
-		struct bdf address;
-		struct device *o;
-		if (bdf_parse(*name, &address) < 0 || !(o = inventory_find(m->inventory, &address)) || o == d)
-			continue;
-		if (o->teardown_step > TEARDOWN_NONE && o->teardown_step < TEARDOWN_DRIVER)
-			return o;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (c[i]->teardown_step > TEARDOWN_NONE && c[i]->teardown_step < TEARDOWN_DRIVER)
+			return c[i];
 	return NULL;
 }
 
@@ -391,22 +382,15 @@ static void advance(struct teardown *t)
 		do_driver(t);
 }
 
+/* d moved on: its companions waiting for it (not for a retry) go on too. */
 static void kick_siblings(struct manager *m, struct device *d)
 {
-	struct device *set[RESET_SET_MAX];
-	size_t n = reset_set_members(m->inventory, d, set, RESET_SET_MAX);
+	struct device *c[COMPANIONS_MAX];
+	size_t n = device_companions(m->inventory, d, c, COMPANIONS_MAX);
 
-	for (size_t i = 1; i < n; i++)
-		if (set[i]->teardown && set[i]->teardown_step >= TEARDOWN_RESET && !set[i]->teardown->timer)
-			advance(set[i]->teardown);
-	STRV_FOREACH(name, d->group_members) {
-		struct bdf address;
-		struct device *o;
-		if (bdf_parse(*name, &address) < 0 || !(o = inventory_find(m->inventory, &address)) || o == d)
-			continue;
-		if (o->teardown && o->teardown_step >= TEARDOWN_RESET && !o->teardown->timer)
-			advance(o->teardown);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (c[i]->teardown && c[i]->teardown_step >= TEARDOWN_RESET && !c[i]->teardown->timer)
+			advance(c[i]->teardown);
 }
 
 /* ---- entry points ---- */
@@ -432,6 +416,7 @@ struct device *teardown_begin(struct manager *m, struct lease_device *ld, const 
 		/* Without its state the device cannot be proven free: leave it
 		 * releasing, never idle. */
 		log_dev(LOG_ERR, ENOMEM, d->name, "teardown", "Out of memory; the device stays releasing.");
+		ld->fd = vfio_close(ld->fd);
 		return NULL;
 	}
 	*t = (struct teardown){ .manager = m, .device = d, .fd = TAKE_FD(ld->fd), .pidfd = -1,
