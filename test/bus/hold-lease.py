@@ -17,7 +17,6 @@ cannot be reached.
 
 import importlib.util
 import os
-import socket
 import struct
 import sys
 
@@ -54,23 +53,9 @@ def main():
         return 2
 
     raw.become(int(uid), int(gid), raw.gids(groups))
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(address[len("unix:path="):].split(",")[0])
-        sock.sendall(b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n")
-        reply = sock.recv(4096)
-        if not reply.startswith(b"OK "):
-            print(f"authentication refused: {reply!r}", file=sys.stderr)
-            return 2
-        sock.sendall(b"NEGOTIATE_UNIX_FD\r\n")
-        reply = sock.recv(4096)
-        if not reply.startswith(b"AGREE_UNIX_FD"):
-            print(f"fd passing refused: {reply!r}", file=sys.stderr)
-            return 2
-        sock.sendall(b"BEGIN\r\n")
-        hello = raw.call(sock, 1, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello")
-        if hello != "return":
-            print(f"Hello failed: {hello}", file=sys.stderr)
+        sock = raw.connect(address, unix_fds=True)
+        if sock is None:
             return 2
 
         # recv() without ancillary space: the kernel closes the iommufd it carries.

@@ -122,6 +122,30 @@ def become(uid, gid, groups):
     os.setresuid(0, uid, 0)
 
 
+def connect(address, unix_fds):
+    """Authenticate as our euid (and ask for fd passing if unix_fds), say
+    Hello; the socket, or None after printing why not."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(address[len("unix:path="):].split(",")[0])
+    sock.sendall(b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n")
+    reply = sock.recv(4096)
+    if not reply.startswith(b"OK "):
+        print(f"authentication refused: {reply!r}", file=sys.stderr)
+        return None
+    if unix_fds:
+        sock.sendall(b"NEGOTIATE_UNIX_FD\r\n")
+        reply = sock.recv(4096)
+        if not reply.startswith(b"AGREE_UNIX_FD"):
+            print(f"fd passing refused: {reply!r}", file=sys.stderr)
+            return None
+    sock.sendall(b"BEGIN\r\n")
+    hello = call(sock, 1, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello")
+    if hello != "return":
+        print(f"Hello failed: {hello}", file=sys.stderr)
+        return None
+    return sock
+
+
 def main():
     if len(sys.argv) != 11:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
@@ -134,18 +158,9 @@ def main():
         return 2
 
     become(int(cuid), int(cgid), gids(cgroups))
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(address[len("unix:path="):].split(",")[0])
-        sock.sendall(b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n")
-        reply = sock.recv(4096)
-        if not reply.startswith(b"OK "):
-            print(f"authentication refused: {reply!r}", file=sys.stderr)
-            return 2
-        sock.sendall(b"BEGIN\r\n")
-        hello = call(sock, 1, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello")
-        if hello != "return":
-            print(f"Hello failed: {hello}", file=sys.stderr)
+        sock = connect(address, unix_fds=False)
+        if sock is None:
             return 2
     except (OSError, EOFError) as e:
         print(f"cannot reach the bus: {e}", file=sys.stderr)
