@@ -17,7 +17,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
-#include "memlock.h"
+#include "user-limits.h"
 #include "reset.h"
 #include "strv.h"
 
@@ -27,7 +27,7 @@ static int lease_error(sd_bus_error *error, int r, const char *what, const char 
 	const char *name = r == -EBUSY			? CCDEVD_ERROR_DEVICE_BUSY
 			   : r == GROUP_NOT_VIABLE	? CCDEVD_ERROR_GROUP_NOT_VIABLE
 			   : r == RESET_SET_NOT_VIABLE	? CCDEVD_ERROR_RESET_SET_NOT_VIABLE
-			   : r == MEMLOCK_LIMIT_EXCEEDED ? CCDEVD_ERROR_LIMIT_EXCEEDED
+			   : r == LIMIT_EXCEEDED	? CCDEVD_ERROR_LIMIT_EXCEEDED
 			   : r == LEASE_ALREADY_BOUND	? CCDEVD_ERROR_ALREADY_BOUND
 			   : r == -ENOTSUP		? CCDEVD_ERROR_NOT_SUPPORTED
 							: CCDEVD_ERROR_FAILED;

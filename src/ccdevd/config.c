@@ -400,6 +400,20 @@ static int parse_devices(const struct parser *p, json_object *v, struct config *
 	return 0;
 }
 
+static int parse_count(const struct parser *p, json_object *v, const char *where, unsigned *ret)
+{
+	int r = expect_type(p, v, json_type_int, where);
+	int64_t n;
+
+	if (r < 0)
+		return r;
+	n = json_object_get_int64(v);
+	if (n < 1 || n > PER_USER_COUNT_MAX)
+		return fail(p, -EINVAL, where, "expected 1..%d, got %s", PER_USER_COUNT_MAX, json_object_get_string(v));
+	*ret = (unsigned)n;
+	return 0;
+}
+
 static int parse_limits(const struct parser *p, json_object *v, struct config *c)
 {
 	int r = expect_type(p, v, json_type_object, "limits");
@@ -413,8 +427,12 @@ static int parse_limits(const struct parser *p, json_object *v, struct config *c
 			return -ENOMEM;
 		if (streq(key, "memlock_mib_per_user"))
 			r = parse_memlock(p, val, w, &c->memlock_per_user);
+		else if (streq(key, "leases_per_user"))
+			r = parse_count(p, val, w, &c->leases_per_user);
+		else if (streq(key, "devices_per_user"))
+			r = parse_count(p, val, w, &c->devices_per_user);
 		else
-			r = unknown_key(p, "limits", key, "memlock_mib_per_user");
+			r = unknown_key(p, "limits", key, "memlock_mib_per_user, leases_per_user or devices_per_user");
 		if (r < 0)
 			return r;
 	}
@@ -654,6 +672,8 @@ int config_new_empty(const char *path, struct config **ret)
 		return -ENOMEM;
 	if (path && !(c->path = strdup(path)))
 		return -ENOMEM;
+	c->leases_per_user = LEASES_PER_USER_DEFAULT;
+	c->devices_per_user = DEVICES_PER_USER_DEFAULT;
 	*ret = TAKE_PTR(c);
 	return 0;
 }

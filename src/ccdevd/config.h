@@ -58,7 +58,15 @@ struct config {
 	struct device_rule *rules;  /* first match wins */
 	size_t n_rules;
 	uint64_t memlock_per_user; /* bytes, 0: no limit ("limits.memlock_mib_per_user") */
+	unsigned leases_per_user;  /* "limits.leases_per_user"; root is not counted */
+	unsigned devices_per_user; /* "limits.devices_per_user" */
 };
+
+/* The defaults keep one user from using more than a small share of the
+ * daemon's open files (a lease costs 2, a device 1; see ccdevd(8)). */
+#define LEASES_PER_USER_DEFAULT 16
+#define DEVICES_PER_USER_DEFAULT 32
+#define PER_USER_COUNT_MAX 1024
 
 /* What a rule is matched against. */
 struct pci_ident {

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "why.h"
 #include "manager.h"
+#include "user-limits.h"
 #include "memlock.h"
 #include "teardown.h"
 
@@ -147,7 +148,9 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 	_cleanup_(lease_freep) struct lease *l = NULL;
 	int r;
 
-	*ret_why = NULL;
+	r = limits_check_lease(m, o->uid, ret_why);
+	if (r < 0)
+		return r;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
@@ -204,6 +207,9 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 	if (r < 0)
 		return r;
 	r = memlock_check(l, quota, ret_why);
+	if (r < 0)
+		return r;
+	r = limits_check_device(m, l, ret_why);
 	if (r < 0)
 		return r;
 

@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "cleanup.h"
 #include "lease.h"
+#include "user-limits.h"
 #include "log.h"
 #include "memlock.h"
 #include "privilege.h"
@@ -355,6 +356,7 @@ static int manager_new(const struct manager_options *options, struct manager **r
 	if (r < 0)
 		return log_error_errno(r, "Refusing to start: %s", why ? why : strerror(-r));
 
+	limits_raise_nofile();
 	r = privilege_drop();
 	if (r < 0)
 		return r;

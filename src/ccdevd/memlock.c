@@ -54,7 +54,7 @@ int memlock_check(const struct lease *l, uint64_t quota, char **ret_why)
 		     (unsigned long long)(quota >> 20), (unsigned)l->owner_uid, (unsigned long long)(total >> 20),
 		     (unsigned long long)(limit >> 20), m->config->path) < 0)
 		*ret_why = NULL;
-	return MEMLOCK_LIMIT_EXCEEDED;
+	return LIMIT_EXCEEDED;
 }
 
 /* Set the owner process's limit from the sum of its leases' shares. */

@@ -14,14 +14,13 @@
 
 #include <stdint.h>
 
+#include "user-limits.h"
+
 struct lease;
 struct manager;
 
-/* memlock_check()'s answer beyond the per-user total. */
-#define MEMLOCK_LIMIT_EXCEEDED (-EDQUOT)
-
 /* May l's owner be granted quota more?  Checks the per-uid total
- * (limits.memlock_mib_per_user); *ret_why says which limit. */
+ * (limits.memlock_mib_per_user); LIMIT_EXCEEDED with *ret_why if not. */
 int memlock_check(const struct lease *l, uint64_t quota, char **ret_why);
 
 /* Add quota to l's share / take it back, and apply the owner process's sum. */

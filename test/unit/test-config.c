@@ -419,6 +419,25 @@ static void test_limits_memlock_mib_per_user_out_of_range_is_rejected(void)
 		    ": limits.memlock_mib_per_user: ", "got 18446744073709551615");
 }
 
+static void test_leases_and_devices_per_user_default_and_parse(void)
+{
+	_cleanup_(config_freep) struct config *set = parse_ok("{ 'limits': { 'leases_per_user': 3, 'devices_per_user': 1024 } }");
+	_cleanup_(config_freep) struct config *absent = parse_ok("{ }");
+
+	CHECK(set && set->leases_per_user == 3 && set->devices_per_user == 1024);
+	CHECK(absent && absent->leases_per_user == LEASES_PER_USER_DEFAULT &&
+	      absent->devices_per_user == DEVICES_PER_USER_DEFAULT);
+}
+
+static void test_leases_and_devices_per_user_out_of_range_or_wrong_type_are_rejected(void)
+{
+	check_error("{ 'limits': { 'leases_per_user': 0 } }", ": limits.leases_per_user: ", "expected 1..1024, got 0");
+	check_error("{ 'limits': { 'leases_per_user': 1025 } }", ": limits.leases_per_user: ", "got 1025");
+	check_error("{ 'limits': { 'devices_per_user': -1 } }", ": limits.devices_per_user: ", "got -1");
+	check_error("{ 'limits': { 'devices_per_user': '8' } }", ": limits.devices_per_user: ",
+		    "expected an integer, got a string");
+}
+
 static void test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected(void)
 {
 	check_error("{ 'limits': { 'memlock_mib_per_user': '4096' } }", ": limits.memlock_mib_per_user: ",
@@ -428,9 +447,9 @@ static void test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected(void
 	check_error("{ 'limits': { 'memlock_mib_per_user': null } }", ": limits.memlock_mib_per_user: ",
 		    "expected an integer, got null");
 	check_error("{ 'limits': { 'memlock_mib': 64 } }", ": limits.memlock_mib: ",
-		    "unknown key (expected memlock_mib_per_user)");
-	check_error("{ 'limits': { 'memlock_mib_per_user': 64, 'leases_per_user': 2 } }",
-		    ": limits.leases_per_user: ", "unknown key");
+		    "unknown key (expected memlock_mib_per_user, leases_per_user or devices_per_user)");
+	check_error("{ 'limits': { 'memlock_mib_per_user': 64, 'leases_per_uid': 2 } }",
+		    ": limits.leases_per_uid: ", "unknown key");
 	check_error("{ 'limits': [] }", ": limits: ", "expected an object, got an array");
 	check_error("{ 'limits': 4096 }", ": limits: ", "expected an object, got an integer");
 	check_error("{ 'limits': { 'memlock_mib_per_user': 1, 'memlock_mib_per_user': 2 } }", FILE_NAME ":1:",
@@ -586,6 +605,8 @@ int main(void)
 	RUN(test_memlock_out_of_range_is_rejected);
 	RUN(test_limits_memlock_mib_per_user_is_read_in_bytes);
 	RUN(test_limits_memlock_mib_per_user_out_of_range_is_rejected);
+	RUN(test_leases_and_devices_per_user_default_and_parse);
+	RUN(test_leases_and_devices_per_user_out_of_range_or_wrong_type_are_rejected);
 	RUN(test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected);
 	RUN(test_everyone_is_only_valid_in_readers);
 	RUN(test_access_is_granted_to_root_listed_uids_and_listed_groups_only);

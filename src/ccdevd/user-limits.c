@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "user-limits.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "lease.h"
+#include "log.h"
+#include "manager.h"
+#include "why.h"
+
+/* Open files the daemon has now; -errno when it cannot tell. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the DIR's own */
+}
+
+/* Room for `need` more fds, keeping the reserve unless uid is root. */
+static int check_fds(uid_t uid, int need, char **ret_why)
+{
+	struct rlimit nofile;
+	int open = open_fds();
+	rlim_t reserve = uid == 0 ? 8 : LIMITS_FD_RESERVE;
+
+	if (open < 0 || getrlimit(RLIMIT_NOFILE, &nofile) < 0 || nofile.rlim_cur == RLIM_INFINITY)
+		return 0;
+	if ((rlim_t)open + (rlim_t)need + reserve <= nofile.rlim_cur)
+		return 0;
+	return why(ret_why, LIMIT_EXCEEDED, "ccdevd is near its open-file limit (%d of %llu in use%s); ask the "
+		   "administrator to raise LimitNOFILE= of ccdevd.service or lower limits.leases_per_user",
+		   open, (unsigned long long)nofile.rlim_cur, uid == 0 ? "" : ", the last ones are kept for root");
+}
+
+int limits_check_lease(struct manager *m, uid_t uid, char **ret_why)
+{
+	unsigned n = 0;
+
+	*ret_why = NULL;
+	if (uid != 0) {
+		for (const struct lease *l = m->leases; l; l = l->next)
+			n += l->owner_uid == uid;
+		if (n >= m->config->leases_per_user)
+			return why(ret_why, LIMIT_EXCEEDED, "uid %u holds %u lease(s), the most limits.leases_per_user "
+				   "in %s allows; release one, or ask the administrator to raise it",
+				   (unsigned)uid, n, m->config->path);
+	}
+	return check_fds(uid, 2, ret_why);
+}
+
+int limits_check_device(struct manager *m, const struct lease *l, char **ret_why)
+{
+	unsigned n = 0;
+
+	*ret_why = NULL;
+	if (l->owner_uid != 0) {
+		for (const struct lease *x = m->leases; x; x = x->next)
+			if (x->owner_uid == l->owner_uid)
+				n += lease_device_count(x);
+		if (n >= m->config->devices_per_user)
+			return why(ret_why, LIMIT_EXCEEDED, "uid %u holds %u device(s), the most limits.devices_per_user "
+				   "in %s allows; detach one, or ask the administrator to raise it",
+				   (unsigned)l->owner_uid, n, m->config->path);
+	}
+	return check_fds(l->owner_uid, 1, ret_why);
+}
+
+void limits_raise_nofile(void)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0 || nofile.rlim_cur == nofile.rlim_max)
+		return;
+	nofile.rlim_cur = nofile.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		log_warning_errno(errno, "Cannot raise the open-file limit to %llu: %m",
+				  (unsigned long long)nofile.rlim_max);
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * (Not "limits.h": that name is the C library's.)
+ *
+ * What one user may take of the daemon, so that no tenant can lock others
+ * out: leases and devices per uid (limits.leases_per_user, devices_per_user;
+ * root is not counted), and a reserve of the daemon's open files that only
+ * root may use.  A lease costs the daemon 2 fds (its iommufd, the owner's
+ * pidfd), a device 1 (its cdev file).
+ */
+
+#include <errno.h>
+#include <sys/types.h>
+
+struct lease;
+struct manager;
+
+/* Every refusal here; the bus names it org.ccdevd1.Error.LimitExceeded. */
+#define LIMIT_EXCEEDED (-EDQUOT)
+
+/* Open files kept for root beyond what other users may use. */
+#define LIMITS_FD_RESERVE 64
+
+/* May uid create one more lease? *ret_why names the limit and its key. */
+int limits_check_lease(struct manager *m, uid_t uid, char **ret_why);
+
+/* May l's owner attach one more device? */
+int limits_check_device(struct manager *m, const struct lease *l, char **ret_why);
+
+/* Raise the soft RLIMIT_NOFILE to the hard one (the unit sets it); logs it. */
+void limits_raise_nofile(void);
