@@ -22,6 +22,7 @@
 #include "ccdevd/attach.h"
 #include "ccdevd/config.h"
 #include "ccdevd/device.h"
+#include "ccdevd/group.h"
 #include "ccdevd/inventory.h"
 #include "ccdevd/kernel/iommufd.h"
 #include "ccdevd/lease.h"
@@ -754,6 +755,47 @@ static void remove_tree(void)
 	rmdir(root);
 }
 
+/* ---- the reset-set rule (group.c) ---- */
+
+static void test_reset_set_with_host_driver_member_refused(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld = NULL;
+	struct world w;
+
+	world_init(&w);
+	/* a and b: own IOMMU groups, no reset of their own, one bus. */
+	struct device *a = dev(&w, "0000:01:00.0");
+	CHECK(lease_attach(w.l, a, false, &ld, &why) == RESET_SET_NOT_VIABLE && !ld);
+	CHECK_MSG(why && strstr(why, "0000:01:00.1") && strstr(why, "e1000e"), "%s", why ? why : "-");
+	CHECK_LOG(ACTIONS, "");
+	CHECK(!a->lease);
+	world_done(&w);
+}
+
+static void test_reset_set_split_between_owners_refused(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *a = dev(&w, "0000:01:00.0"), *b = dev(&w, "0000:01:00.1");
+	fake_device_set_driver(a->syspath, "vfio-pci");
+	(void)inventory_refresh(w.m->inventory, a);
+	struct lease *other = new_lease(w.m);
+	other->owner_uid = w.l->owner_uid + 1;
+	CHECK(lease_attach(other, b, false, &ld, &why) == 0 && ld);
+	free(TAKE_PTR(why));
+	fake_log_clear();
+	ld = NULL;
+	CHECK(lease_attach(w.l, a, false, &ld, &why) == RESET_SET_NOT_VIABLE && !ld);
+	CHECK_MSG(why && strstr(why, "0000:01:00.1") && strstr(why, "never split"), "%s", why ? why : "-");
+	CHECK_LOG(ACTIONS, "");
+	CHECK(!a->lease && b->lease == other);
+	world_done(&w);
+}
+
 int main(void)
 {
 	char name[256];
@@ -797,6 +839,11 @@ int main(void)
 	      "stays leased, and its teardown resets it once", test_lease_bind_attach_fails());
 	POINT("lease_bind of a raw file its client bound is LEASE_ALREADY_BOUND after one GET_INFO",
 	      test_lease_bind_client_bound());
+
+	POINT("a device without a reset of its own is refused (ResetSetNotViable) while a device of its reset "
+	      "set is on a host driver, before any kernel call", test_reset_set_with_host_driver_member_refused());
+	POINT("a reset set is never split between owners: with one member leased to another uid the other is "
+	      "refused (ResetSetNotViable), nothing called", test_reset_set_split_between_owners_refused());
 
 	remove_tree();
 	return tap_done();
