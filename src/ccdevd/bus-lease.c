@@ -53,7 +53,7 @@ static bool may_lease_something(const struct config *c, const struct caller *who
 }
 
 /* Reject unknown option keys so typos do not silently change behaviour. */
-static int read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error)
+int bus_read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error)
 {
 	int r;
 
@@ -100,7 +100,7 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = sd_bus_message_read(msg, "s", &address);
 	if (r < 0)
 		return r;
-	r = read_attach_options(msg, &raw, error);
+	r = bus_read_attach_options(msg, &raw, error);
 	if (r < 0)
 		return r;
 	r = bus_resolve_device(m, address, &d, error);
@@ -313,6 +313,19 @@ int bus_lease_register(struct manager *m)
 	return 0;
 }
 
+int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	if (sd_bus_message_at_end(msg, false) <= 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "CreateLease takes no options in this version; pass an empty dictionary.");
+	return sd_bus_message_exit_container(msg);
+}
+
 /* Manager.CreateLease */
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
@@ -329,13 +342,7 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
 					 "Access denied: uid %u may lease no device; ask the administrator to add "
 					 "the user to a device's 'users' in %s.", (unsigned)c.who.uid, m->config->path);
-	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-	if (r < 0)
-		return r;
-	if (sd_bus_message_at_end(msg, false) <= 0)
-		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
-					 "CreateLease takes no options in this version; pass an empty dictionary.");
-	r = sd_bus_message_exit_container(msg);
+	r = bus_read_create_lease_options(msg, error);
 	if (r < 0)
 		return r;
 	if (c.pid <= 0)

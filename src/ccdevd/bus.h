@@ -16,6 +16,10 @@ int bus_lease_register(struct manager *m);
 struct lease;
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+/* The options of Lease.AttachDevice and Manager.CreateLease (a{sv}): unknown
+ * keys and wrong types are InvalidArgument.  Separate for test/fuzz/. */
+int bus_read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error);
+int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error);
 void bus_lease_emit_added(struct manager *m, struct lease *l);
 void bus_lease_emit_changed(struct manager *m, struct lease *l, const char *property);
 void bus_lease_emit_released(struct manager *m, struct lease *l, const char *reason);
