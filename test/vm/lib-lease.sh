@@ -18,7 +18,8 @@ cleanup_lease() {
 }
 trap cleanup_lease EXIT
 
-modprobe -a vfio-pci iommufd
+# (lib-systemd.sh sets lease_no_modprobe: there the service loads them.)
+[ -n "${lease_no_modprobe:-}" ] || modprobe -a vfio-pci iommufd
 
 # Users 1000-1002 act as VMMs.  dbus-daemon refuses a connection from a uid
 # that has no passwd entry, so give them one: /etc is the guest's tmpfs
