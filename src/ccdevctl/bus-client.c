@@ -35,6 +35,8 @@ static const struct prop_map manager_props[] = {
 	{ "KernelFeatures", "as", offsetof(struct manager_info, kernel_features) },
 	{ "DeviceCount", "u", offsetof(struct manager_info, device_count) },
 	{ "ConfigPath", "s", offsetof(struct manager_info, config_path) },
+	{ "LeaseCount", "u", offsetof(struct manager_info, lease_count) },
+	{ "AdoptedLeases", "u", offsetof(struct manager_info, adopted_leases) },
 	{}
 };
 

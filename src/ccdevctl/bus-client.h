@@ -44,6 +44,8 @@ struct manager_info {
 	char **kernel_features;
 	uint32_t device_count;
 	char *config_path;
+	uint32_t lease_count;
+	uint32_t adopted_leases;   /* re-adopted at the daemon's start */
 	char *unique_name;
 	pid_t pid;
 };

@@ -242,10 +242,12 @@ int output_manager(const struct manager_info *m)
 	print_strv(m->kernel_features);
 	printf("\n"
 	       "        Devices: %" PRIu32 "\n"
+	       "         Leases: %" PRIu32 " (%" PRIu32 " re-adopted at start)\n"
 	       "         Config: %s\n"
 	       "       Bus name: %s\n"
 	       "            PID: %ld\n",
-	       m->device_count, dash_if_empty(m->config_path), m->unique_name, (long)m->pid);
+	       m->device_count, m->lease_count, m->adopted_leases, dash_if_empty(m->config_path), m->unique_name,
+	       (long)m->pid);
 	return 0;
 }
 

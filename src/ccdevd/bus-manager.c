@@ -137,6 +137,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("DeviceCount", "u", NULL, offsetof(struct manager, n_managed),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("ConfigPath", "s", property_config_path, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("AdoptedLeases", "u", NULL, offsetof(struct manager, n_adopted), SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("LeaseCount", "u", NULL, offsetof(struct manager, n_leases),
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_METHOD_WITH_NAMES("ListDevices", NULL, , "a(ssso)", SD_BUS_PARAM(devices),

@@ -209,6 +209,13 @@ unsigned device_end_release(struct device *d)
 	return device_rederive(d, changed);
 }
 
+unsigned device_restore_original_driver(struct device *d, const char *driver)
+{
+	if (d->original_driver[0] || !driver[0] || strcmp(driver, "vfio-pci") == 0)
+		return 0;
+	return update_string(&d->original_driver, driver) ? DEVICE_CHANGED_ORIGINAL_DRIVER : 0;
+}
+
 unsigned device_mark_gone(struct device *d)
 {
 	if (d->state == DEVICE_GONE)

@@ -106,6 +106,9 @@ unsigned device_set_lease(struct device *d, struct lease *l, struct lease_device
 unsigned device_begin_release(struct device *d, const char *reason);
 unsigned device_quarantine(struct device *d, const char *reason);
 unsigned device_end_release(struct device *d);
+/* Adoption: the host driver the last daemon recorded, where this one saw
+ * the device only on vfio-pci. */
+unsigned device_restore_original_driver(struct device *d, const char *driver);
 
 const char *device_state_to_string(enum device_state s);
 const char *teardown_step_to_string(enum teardown_step s);

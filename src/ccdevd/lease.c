@@ -29,6 +29,8 @@
 #include "manager.h"
 #include "user-limits.h"
 #include "memlock.h"
+#include "state.h"
+#include "state-file.h"
 #include "teardown.h"
 
 static const char *const lease_state_names[] = {
@@ -276,6 +278,7 @@ int lease_bind(struct lease_device *ld, char **ret_why)
 		manager_feature_found(m, FEATURE_DMA_BUF_EXPORT);
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = ld->name, .lease = ld->lease->object_path, .op = "bind" },
 		 "Bound for lease %u: dev_id %u, pt_id %u.", ld->lease->id, ld->dev_id, ld->pt_id);
+	state_save(m);
 	return 0;
 }
 
@@ -295,6 +298,10 @@ static struct device *lease_release_device(struct lease_device *ld, const char *
 	struct lease *l = ld->lease;
 	struct device *d;
 
+	/* Never out of the state file in between: leaving the lease, the
+	 * device is already in its teardown. */
+	if (ld->device)
+		ld->device->teardown_step = TEARDOWN_DETACH;
 	lease_unlink(l, ld);
 	if (l->state == LEASE_ACTIVE)
 		manager_lease_changed(l->manager, l, "Devices");
@@ -343,12 +350,87 @@ void lease_end(struct lease *l, const char *reason)
 			released[k++] = d;
 	}
 	teardown_settle(m, released, k);
-	r = iommufd_destroy(l->iommufd, l->ioas_id);
+	r = l->iommufd < 0 ? 0 : iommufd_destroy(l->iommufd, l->ioas_id);
 	if (r < 0)
 		log_warning_errno(r, "Lease %u: destroying IOAS %u failed: %m", l->id, l->ioas_id);
 	l->iommufd = safe_close(l->iommufd);
 	manager_remove_lease(m, l, reason);
 	lease_free(l);
+}
+
+int lease_adopt(struct manager *m, const struct saved_lease *s, int iommufd, int pidfd, int *device_fds,
+		bool track_owner, struct lease **ret)
+{
+	_cleanup_(lease_freep) struct lease *l = NULL;
+	struct lease_device **tail;
+	int r;
+
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		safe_close(iommufd);
+		safe_close(pidfd);
+		return -ENOMEM;
+	}
+	*l = (struct lease){ .manager = m, .id = s->id, .owner_uid = s->owner_uid, .owner_pid = s->owner_pid,
+			     .iommufd = iommufd, .ioas_id = s->ioas_id, .owner_pidfd = pidfd,
+			     .state = LEASE_ACTIVE };
+	l->owner_name = strdup(s->owner_name);
+	if (!l->owner_name || asprintf(&l->object_path, CCDEVD_LEASE_PREFIX "/%u", l->id) < 0)
+		return -ENOMEM;
+	if (l->id > m->next_lease_id)
+		m->next_lease_id = l->id;
+	if (track_owner && l->owner_pidfd >= 0) {
+		r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
+		if (r < 0)
+			return r;
+	}
+	if (track_owner) {
+		r = sd_bus_track_new(m->bus, &l->owner_track, on_owner_left_bus, l);
+		if (r < 0)
+			return r;
+		/* A name that left the bus while we were down is caught by the
+		 * caller (it asks the bus first); this arms the tracking. */
+		(void)sd_bus_track_add_name(l->owner_track, l->owner_name);
+	}
+
+	tail = &l->devices;
+	for (size_t k = 0; k < s->n_devices; k++) {
+		const struct saved_device *sd = &s->devices[k];
+		struct device *d = inventory_find(m->inventory, &sd->address);
+		struct lease_device *ld;
+		char name[BDF_STRING_MAX];
+
+		if (!d || d->lease || d->teardown) {
+			log_meta(LOG_WARNING, 0, &(struct log_ctx){ .device = bdf_format(&sd->address, name),
+				 .lease = l->object_path, .op = "adopt" },
+				 "%s; not re-adopted.", !d ? "Left the bus while ccdevd was down" : "Claimed twice");
+			device_fds[k] = vfio_close(device_fds[k]);
+			continue;
+		}
+		ld = calloc(1, sizeof(*ld));
+		if (!ld) {
+			lease_abandon(TAKE_PTR(l));
+			return -ENOMEM;
+		}
+		*ld = (struct lease_device){ .lease = l, .device = d, .fd = TAKE_FD(device_fds[k]),
+					     .dev_id = sd->dev_id, .pt_id = sd->pt_id, .steps_done = sd->steps_done,
+					     .claimed = sd->claimed, .memlock_quota = sd->memlock_quota };
+		memcpy(ld->name, d->name, sizeof ld->name);
+		/* Without its file nothing of the attach can be undone, and
+		 * someone may have had access through it. */
+		if (ld->fd < 0) {
+			ld->steps_done = 0;
+			ld->file_lost = true;
+		}
+		*tail = ld;
+		tail = &ld->next;
+		l->memlock_limit += ld->memlock_quota;
+		device_restore_original_driver(d, sd->original_driver);
+		manager_device_changed(m, d, device_set_lease(d, l, ld));
+	}
+
+	*ret = TAKE_PTR(l);
+	return 0;
 }
 
 void lease_abandon(struct lease *l)

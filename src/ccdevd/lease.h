@@ -35,6 +35,7 @@ struct lease_device {
 	unsigned steps_done;         /* 1 << enum attach_step, see attach.h */
 	bool claimed;                /* the claim moved it off a host driver */
 	uint64_t memlock_quota;      /* this device's share of lease::memlock_limit */
+	bool file_lost;              /* adopted without its file: assume it was bound */
 	struct lease_device *next;   /* lease::devices */
 };
 
@@ -98,6 +99,17 @@ void lease_detach(struct lease_device *ld, const char *reason);
 /* End the lease now: every device torn down in reverse attach order, the
  * IOAS destroyed, the owner's memlock share returned, LeaseReleased sent. */
 void lease_end(struct lease *l, const char *reason);
+
+/*
+ * Adoption after a restart (adopt.c): the lease s, as the last daemon left
+ * it, with the fds the fd store gave back (taken; -1 where one is missing or
+ * failed its check, device_fds[k] for s->devices[k]).  Owner tracking is
+ * re-armed from the pidfd and the unique name (when track_owner).  The caller ends the lease
+ * when anything about it cannot be trusted.
+ */
+struct saved_lease;
+int lease_adopt(struct manager *m, const struct saved_lease *s, int iommufd, int pidfd, int *device_fds,
+		bool track_owner, struct lease **ret);
 
 /* Daemon exit: drop the daemon's references without tearing anything down,
  * and free l (the client's own fds keep its devices working). */

@@ -14,12 +14,19 @@
 #include "log.h"
 #include "memlock.h"
 #include "privilege.h"
+#include "adopt.h"
+#include "state.h"
 #include "teardown.h"
 
 static void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	/* What is left in place stays in the state file and the fd store for
+	 * the next start: nothing below may rewrite them. */
+	free(m->state_path);
+	m->state_path = NULL;
+	adopt_forget(m);
 	/*
 	 * Stopping does not tear leases down: the VMs keep the fds they were
 	 * given and keep running.  The daemon only drops its own references.
@@ -30,8 +37,8 @@ static void manager_free(struct manager *m)
 			    l->id, (int)l->owner_pid);
 		lease_abandon(l);
 	}
-	/* Teardowns under way are resumed by nobody yet (restart re-adoption
-	 * is not built): their release children run on and are reparented. */
+	/* Teardowns under way resume at the next start (adopt.h); their release
+	 * children run on and are reparented. */
 	if (m->inventory) {
 		size_t n;
 		struct device *const *devices = inventory_devices(m->inventory, &n);
@@ -45,6 +52,7 @@ static void manager_free(struct manager *m)
 	config_free(m->config);
 	memlock_forget(m);
 	sd_event_unref(m->event);
+	fdstore_done(&m->fdstore);
 	free(m);
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
@@ -146,6 +154,7 @@ void manager_add_lease(struct manager *m, struct lease *l)
 	l->next = m->leases;
 	m->leases = l;
 	m->n_leases++;
+	state_save(m);
 	bus_lease_emit_added(m, l);
 	bus_manager_emit_changed(m, "LeaseCount");
 }
@@ -160,11 +169,13 @@ void manager_remove_lease(struct manager *m, struct lease *l, const char *reason
 			m->n_leases--;
 			break;
 		}
+	state_save(m);
 	bus_manager_emit_changed(m, "LeaseCount");
 }
 
 void manager_lease_changed(struct manager *m, struct lease *l, const char *property)
 {
+	state_save(m);
 	bus_lease_emit_changed(m, l, property);
 }
 
@@ -210,6 +221,7 @@ static void on_device_removed(struct device *d, void *userdata)
 		lease_detach(ld, "device removed");
 	}
 	teardown_abandon(m, d);
+	state_save(m);
 	if (!d->managed)
 		return;
 	log_dev(LOG_INFO, 0, d->name, "inventory", "Device removed from the bus.");
@@ -288,8 +300,11 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
 			  "already running?", CCDEVD_BUS_NAME, result);
 		return sd_event_exit(m->event, -EEXIST);
 	}
-	log_info("Acquired bus name %s, ready: %u managed device(s).", CCDEVD_BUS_NAME, m->n_managed);
-	sd_notifyf(0, "READY=1\nSTATUS=Managing %u device(s)", m->n_managed);
+	log_info("Acquired bus name %s, ready: %u managed device(s), %u lease(s) re-adopted.", CCDEVD_BUS_NAME,
+		 m->n_managed, m->n_adopted);
+	sd_notifyf(0, "READY=1\nSTATUS=Managing %u device(s), %u lease(s) re-adopted at start", m->n_managed,
+		   m->n_adopted);
+	adopt_finish(m);
 	return 0;
 }
 
@@ -379,9 +394,16 @@ static int manager_new(const struct manager_options *options, struct manager **r
 	if (r < 0)
 		return r;
 
+	fdstore_init(&m->fdstore);
+	r = state_init(m);
+	if (r < 0)
+		return r;
 	r = manager_connect_bus(m);
 	if (r < 0)
 		return r;
+	/* Before the first call can come in (the name is acquired from the
+	 * loop): what the last daemon handed out is known again. */
+	adopt_run(m);
 
 	*ret = TAKE_PTR(m);
 	return 0;

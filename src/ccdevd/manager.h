@@ -12,6 +12,7 @@
 
 #include "bus-api.h"
 #include "config.h"
+#include "fdstore.h"
 #include "kernel-features.h"
 #include "inventory.h"
 
@@ -34,6 +35,11 @@ struct manager {
 	unsigned n_leases;
 	unsigned next_lease_id;
 	struct memlock_saved *memlock_saved; /* owned; memlock.c */
+	char *state_path;           /* the restart state (state.h); NULL: none kept */
+	struct fdstore fdstore;     /* what the service manager holds for us */
+	bool adopting;              /* adopt.c at work: the state is written once it is done */
+	unsigned n_adopted;         /* leases re-adopted at start */
+	struct adoption *adoption;  /* owned; what adopt_finish() still ends */
 };
 
 int manager_run(const struct manager_options *options);

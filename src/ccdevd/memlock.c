@@ -12,6 +12,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "state-file.h"
 
 /* The limit an owner process had before ccdevd first raised it. */
 struct memlock_saved {
@@ -138,4 +139,35 @@ void memlock_forget(struct manager *m)
 		m->memlock_saved = s->next;
 		free(s);
 	}
+}
+
+int memlock_export(struct manager *m, struct saved_memlock **ret, size_t *ret_n)
+{
+	size_t n = 0;
+
+	for (struct memlock_saved *s = m->memlock_saved; s; s = s->next)
+		n++;
+	*ret = calloc(n ? n : 1, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	n = 0;
+	for (struct memlock_saved *s = m->memlock_saved; s; s = s->next)
+		(*ret)[n++] = (struct saved_memlock){ .pid = s->pid, .cur = s->limit.rlim_cur, .max = s->limit.rlim_max };
+	*ret_n = n;
+	return 0;
+}
+
+int memlock_import(struct manager *m, const struct saved_memlock *s)
+{
+	struct memlock_saved *x;
+
+	if (*find_saved(m, s->pid))
+		return -EEXIST;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	*x = (struct memlock_saved){ .pid = s->pid, .limit = { .rlim_cur = s->cur, .rlim_max = s->max },
+				     .next = m->memlock_saved };
+	m->memlock_saved = x;
+	return 0;
 }

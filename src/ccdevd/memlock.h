@@ -12,6 +12,7 @@
  * limit comes back.  A child the VMM forks inherits whatever the limit is then.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "user-limits.h"
@@ -26,6 +27,12 @@ int memlock_check(const struct lease *l, uint64_t quota, char **ret_why);
 /* Add quota to l's share / take it back, and apply the owner process's sum. */
 void memlock_grant(struct lease *l, uint64_t quota);
 void memlock_return(struct lease *l, uint64_t quota);
+
+/* Restart state: the limits saved before ccdevd raised them. */
+struct saved_memlock;
+int memlock_export(struct manager *m, struct saved_memlock **ret, size_t *ret_n);
+/* Adoption: the owner pid had limit (cur, max) before ccdevd raised it. */
+int memlock_import(struct manager *m, const struct saved_memlock *s);
 
 /* Daemon exit: forget the saved limits (the VMMs keep what they have). */
 void memlock_forget(struct manager *m);

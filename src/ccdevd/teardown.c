@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "manager.h"
 #include "reset.h"
+#include "state.h"
 
 #define SETTLE_WAIT_MSEC 2000
 #define NODE_GONE_WAIT_MSEC 2000
@@ -38,7 +40,8 @@ struct teardown {
 	int fd;                  /* the daemon's file, until the release closes it */
 	dev_t rdev;              /* the cdev's number, to find holders */
 	bool file_bound;         /* someone had access: the device needs its reset */
-	pid_t child;             /* the unbind, while it runs */
+	pid_t child;             /* the unbind, while it runs (0: a previous daemon's) */
+	pid_t inherited;         /* a previous daemon's release child, at resume */
 	int pidfd;
 	sd_event_source *child_source;
 	sd_event_source *timer;  /* retry after a failure, or holders refresh */
@@ -65,9 +68,12 @@ static void step_log(const struct device *d, const char *step, const char *fmt, 
 	log_dev(LOG_INFO, 0, d->name, step, "Teardown %s: %s.", step, text ? text : "?");
 }
 
+/* Each step reached is recorded before the next begins: a restarted daemon
+ * resumes there (each step is idempotent). */
 static void set_step(struct teardown *t, enum teardown_step step)
 {
 	t->device->teardown_step = step;
+	state_save(t->manager);
 }
 
 static void teardown_free(struct teardown *t)
@@ -144,7 +150,10 @@ static void release_finished(struct teardown *t)
 
 	t->child_source = sd_event_source_disable_unref(t->child_source);
 	t->timer = sd_event_source_disable_unref(t->timer);
-	r = sysfs_unbind_finish(TAKE_FD(t->pidfd), t->child);
+	if (t->child)
+		r = sysfs_unbind_finish(TAKE_FD(t->pidfd), t->child);
+	else
+		r = 0, t->pidfd = safe_close(t->pidfd); /* not ours to reap: the driver link tells */
 	t->child = 0;
 	(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
 	if (r < 0 || strcmp(driver, "vfio-pci") == 0) {
@@ -282,7 +291,7 @@ static void reset_with_set(struct manager *m, struct device *member)
 {
 	step_log(member, "reset", "done by the hot reset of its reset set");
 	member->teardown->backoff = 0;
-	member->teardown_step = TEARDOWN_DRIVER;
+	set_step(member->teardown, TEARDOWN_DRIVER);
 }
 
 static void do_reset(struct teardown *t)
@@ -336,6 +345,7 @@ static void finish(struct teardown *t)
 	d->teardown = NULL;
 	d->teardown_step = TEARDOWN_NONE;
 	teardown_free(t);
+	state_save(m);
 	manager_device_released(m, d);
 	d = inventory_find(m->inventory, &address);
 	if (d)
@@ -420,7 +430,7 @@ struct device *teardown_begin(struct manager *m, struct lease_device *ld, const 
 		return NULL;
 	}
 	*t = (struct teardown){ .manager = m, .device = d, .fd = TAKE_FD(ld->fd), .pidfd = -1,
-				.file_bound = ATTACH_STEP_DONE(ld, ATTACH_BIND) };
+				.file_bound = ATTACH_STEP_DONE(ld, ATTACH_BIND) || ld->file_lost };
 	ld->steps_done = 0;
 	d->teardown = t;
 	release_start(t);
@@ -475,6 +485,97 @@ int teardown_force(struct device *d, struct fd_holder *killed, size_t max, char 
 			killed[k++] = killed[i];
 	}
 	return k;
+}
+
+pid_t teardown_release_pid(const struct device *d)
+{
+	return d->teardown && d->teardown->pidfd >= 0 ? (d->teardown->child ? d->teardown->child
+								 : d->teardown->inherited) : 0;
+}
+
+/* The previous daemon's release child pid, if it still runs: a pidfd. */
+static int inherit_child(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+	int pidfd;
+
+	if (pid <= 0)
+		return -1;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -1;
+	/* After the pidfd: the pid cannot be reused under it any more. */
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(comm, sizeof comm, f) || strncmp(comm, "ccdevd", 6) != 0)
+		pidfd = safe_close(pidfd);
+	if (f)
+		fclose(f);
+	return pidfd;
+}
+
+bool teardown_file_bound(const struct device *d)
+{
+	/* Without its state, assume someone had access: one reset too many
+	 * is safe, one too few is not. */
+	return !d->teardown || d->teardown->file_bound;
+}
+
+int teardown_resume(struct manager *m, struct device *d, enum teardown_step step, bool file_bound,
+		    pid_t release_pid, const char *reason)
+{
+	struct teardown *t;
+
+	if (d->teardown)
+		return -EBUSY;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	*t = (struct teardown){ .manager = m, .device = d, .fd = -1, .pidfd = -1, .file_bound = file_bound,
+				.inherited = release_pid };
+	d->teardown = t;
+	d->teardown_step = step;
+	manager_device_changed(m, d, device_begin_release(d, reason));
+	log_dev(LOG_NOTICE, 0, d->name, teardown_step_to_string(step), "Teardown resumed at step %s%s: %s.",
+		teardown_step_to_string(step), file_bound ? "" : " (its file was never bound)", reason);
+	return 0;
+}
+
+static bool step_is_release(const struct teardown *t)
+{
+	return t->device->teardown_step == TEARDOWN_RELEASE;
+}
+
+void teardown_go(struct manager *m, struct device **devices, size_t n)
+{
+	struct device *waiting[n ? n : 1];
+	size_t k = 0;
+
+	/* Every release first, each resumed teardown carried on after. */
+	for (size_t i = 0; i < n; i++) {
+		struct teardown *t = devices[i]->teardown;
+
+		if (!t || devices[i]->teardown_step > TEARDOWN_RELEASE)
+			continue;
+		/* Even with no driver bound: the driver link goes first, and the
+		 * unbind a previous daemon began may still wait for a holder
+		 * (the release child then waits for it, see sysfs.h). */
+		t->pidfd = step_is_release(t) ? inherit_child(t->inherited) : -1;
+		if (t->pidfd >= 0)
+			step_log(devices[i], "release", "the previous daemon's unbind (pid %d) still waits; waiting for it",
+				 (int)t->inherited);
+		else
+			release_start(t);
+		if (devices[i]->teardown == t && t->pidfd >= 0)
+			waiting[k++] = devices[i];
+	}
+	teardown_settle(m, waiting, k);
+	for (size_t i = 0; i < n; i++) {
+		struct teardown *t = devices[i]->teardown;
+		if (t && devices[i]->teardown_step >= TEARDOWN_RESET && !t->timer)
+			advance(t);
+	}
 }
 
 /* A release child whose device went away: reap it when it ends. */

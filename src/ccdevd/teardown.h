@@ -26,8 +26,10 @@
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "device.h"
 #include "kernel/proc.h"
 
 struct device;
@@ -47,6 +49,20 @@ void teardown_settle(struct manager *m, struct device **devices, size_t n);
  * TEARDOWN_NOT_WAITING, or another negative errno with *ret_why. */
 #define TEARDOWN_NOT_WAITING (-EALREADY)
 int teardown_force(struct device *d, struct fd_holder *killed, size_t max, char **ret_why);
+
+/* Restart state: would the reset step reset d (was its file bound)? */
+bool teardown_file_bound(const struct device *d);
+/* Restart state: the release child waiting for d's last file, 0: none. */
+pid_t teardown_release_pid(const struct device *d);
+
+/* Adoption after a restart: d's teardown, recorded at step, exists again
+ * (releasing, with reason); teardown_go() carries every resumed one on,
+ * releases first.  A release child of the previous daemon still waiting
+ * (KillMode=process leaves it) is waited for; else the release begins
+ * again (each step is idempotent). */
+int teardown_resume(struct manager *m, struct device *d, enum teardown_step step, bool file_bound,
+		    pid_t release_pid, const char *reason);
+void teardown_go(struct manager *m, struct device **devices, size_t n);
 
 /* The device leaves the bus, or the daemon exits: stop its teardown (a
  * release child still running is reaped when it ends). */

@@ -64,8 +64,11 @@ XML
 }
 
 # start_daemon [ARGS...]: run ccdevd on the private bus, wait for its name.
+# Its restart state goes to $tmp/run (systemd would give it
+# $RUNTIME_DIRECTORY), kept from one start to the next, as under systemd.
 start_daemon() {
-	"$build/src/ccdevd/ccdevd" "$@" 2>"$tmp/ccdevd.log" &
+	mkdir -p "$tmp/run"
+	RUNTIME_DIRECTORY=$tmp/run "$build/src/ccdevd/ccdevd" "$@" 2>"$tmp/ccdevd.log" &
 	daemon_pid=$!
 	for _ in $(seq 200); do
 		busctl --system call org.ccdevd1 /org/ccdevd1 org.freedesktop.DBus.Peer Ping >/dev/null 2>&1 && return 0

@@ -785,6 +785,13 @@ int vfio_probe_dma_buf_export(int device_fd)
 	return ret(r < 0 ? r : -ENOTTY);
 }
 
+int vfio_cdev_check(int device_fd, dev_t rdev)
+{
+	struct fake_fd *f = fd_find(device_fd, FD_DEVICE);
+
+	return f && rdev == makedev(FAKE_VFIO_MAJOR, (unsigned)f->dev) ? 0 : -ENODEV;
+}
+
 /* ---- iommufd.h ---- */
 
 int iommufd_open(void)
@@ -851,7 +858,17 @@ int iommufd_ioas_unmap(int iommufd, uint32_t ioas_id, uint64_t iova, uint64_t le
 	return ret(r);
 }
 
+int iommufd_check_ioas(int iommufd, uint32_t ioas_id)
+{
+	return fd_find(iommufd, FD_IOMMUFD) && ioas_id > 0 && ioas_id < next_ioas ? 0 : -ENOTTY;
+}
+
 /* ---- proc.h ---- */
+
+int proc_pidfd_pid(int pidfd, pid_t *ret_pid)
+{
+	return -EINVAL; /* the unit tests store no pidfds */
+}
 
 int proc_find_holders(dev_t rdev, struct fd_holder *holders, size_t max)
 {

@@ -74,3 +74,14 @@ int iommufd_ioas_unmap(int iommufd, uint32_t ioas_id, uint64_t iova, uint64_t le
 
 	return ioctl(iommufd, IOMMU_IOAS_UNMAP, &cmd) < 0 ? -errno : 0;
 }
+
+int iommufd_check_ioas(int iommufd, uint32_t ioas_id)
+{
+	/* With no room for ranges the kernel answers EMSGSIZE for an IOAS
+	 * that has some: either answer proves the object is an IOAS. */
+	struct iommu_ioas_iova_ranges cmd = { .size = sizeof(cmd), .ioas_id = ioas_id };
+
+	if (ioctl(iommufd, IOMMU_IOAS_IOVA_RANGES, &cmd) == 0 || errno == EMSGSIZE)
+		return 0;
+	return -errno;
+}

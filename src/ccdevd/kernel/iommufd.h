@@ -17,3 +17,6 @@ int iommufd_set_rlimit_mode_per_process(int iommufd);
 int iommufd_ioas_map_file(int iommufd, uint32_t ioas_id, int fd, uint64_t start,
 			  uint64_t length, uint64_t *iova_inout, bool fixed_iova);
 int iommufd_ioas_unmap(int iommufd, uint32_t ioas_id, uint64_t iova, uint64_t length);
+/* Is fd an iommufd holding IOAS ioas_id?  0, or -ENOENT (no such IOAS),
+ * -ENOTTY (not an iommufd), another negative errno. */
+int iommufd_check_ioas(int iommufd, uint32_t ioas_id);

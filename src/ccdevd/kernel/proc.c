@@ -81,3 +81,22 @@ int proc_kill(pid_t pid)
 {
 	return kill(pid, SIGKILL) < 0 ? -errno : 0;
 }
+
+int proc_pidfd_pid(int pidfd, pid_t *ret)
+{
+	char path[64], line[128];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof line, f)) {
+		int pid;
+		if (sscanf(line, "Pid:\t%d", &pid) == 1) {
+			*ret = pid;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

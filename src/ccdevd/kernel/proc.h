@@ -22,3 +22,6 @@ int proc_find_holders(dev_t rdev, struct fd_holder *holders, size_t max);
 
 /* SIGKILL pid. */
 int proc_kill(pid_t pid);
+/* The PID a pidfd refers to, from /proc/self/fdinfo: 0 with *ret set (-1
+ * once the process is gone), -EINVAL when fd is not a pidfd. */
+int proc_pidfd_pid(int pidfd, pid_t *ret);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 
 #include "cleanup.h"
 #include "kernel-uapi.h"
@@ -106,4 +107,13 @@ int vfio_probe_dma_buf_export(int device_fd)
 	};
 
 	return ioctl(device_fd, VFIO_DEVICE_FEATURE, &probe) < 0 ? -errno : 0;
+}
+
+int vfio_cdev_check(int device_fd, dev_t rdev)
+{
+	struct stat st;
+
+	if (fstat(device_fd, &st) < 0)
+		return -errno;
+	return S_ISCHR(st.st_mode) && st.st_rdev == rdev ? 0 : -ENODEV;
 }

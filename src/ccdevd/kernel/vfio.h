@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 int vfio_cdev_open(const char *path);
 int vfio_bind_iommufd(int device_fd, int iommufd, uint32_t *ret_dev_id);
@@ -26,3 +27,6 @@ int vfio_hot_reset(int device_fd);
 int vfio_close(int device_fd);
 /* Does the bound device support VFIO_DEVICE_FEATURE_DMA_BUF export? */
 int vfio_probe_dma_buf_export(int device_fd);
+/* Is fd a file of the character device rdev (a VFIO cdev's number, from
+ * sysfs)?  0, or -ENODEV. */
+int vfio_cdev_check(int device_fd, dev_t rdev);

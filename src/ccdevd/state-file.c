@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "state-file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attach.h"
+#include "cleanup.h"
+#include "json-strict.h"
+#include "why.h"
+
+struct saved_state *saved_state_new(void)
+{
+	return calloc(1, sizeof(struct saved_state));
+}
+
+void saved_state_free(struct saved_state *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_leases; i++) {
+		for (size_t k = 0; k < s->leases[i].n_devices; k++)
+			free(s->leases[i].devices[k].original_driver);
+		free(s->leases[i].devices);
+		free(s->leases[i].owner_name);
+	}
+	free(s->leases);
+	for (size_t i = 0; i < s->n_teardowns; i++) {
+		free(s->teardowns[i].original_driver);
+		free(s->teardowns[i].reason);
+	}
+	free(s->teardowns);
+	free(s->memlock);
+	free(s);
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
+
+/* ---- reading ---- */
+
+struct reader {
+	const char *file;
+	char **ret_why;
+};
+
+static int bad(const struct reader *rd, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(const struct reader *rd, const char *where, const char *fmt, ...)
+{
+	_cleanup_free_ char *text = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	return why(rd->ret_why, -EINVAL, "%s: %s: %s", rd->file, where, text ? text : "invalid");
+}
+
+/* Each field a reader knows: its key, and where it goes. */
+enum field_kind { F_U32, F_U64, F_ID, F_PID, F_BOOL, F_STRING, F_BDF, F_STEPS, F_TEARDOWN_STEP, F_LEASE_STATE };
+
+struct field {
+	const char *key;
+	enum field_kind kind;
+	void *out;
+	bool required;
+};
+
+static int read_field(const struct reader *rd, const char *where, const struct field *f, json_object *v)
+{
+	char at[256];
+
+	snprintf(at, sizeof at, "%s.%s", where, f->key);
+	switch (f->kind) {
+	case F_U32:
+	case F_U64:
+	case F_ID:
+	case F_PID: {
+		uint64_t max = f->kind == F_U64 ? UINT64_MAX : f->kind == F_PID ? INT32_MAX
+			       : f->kind == F_ID ? UINT32_MAX - 1 : UINT32_MAX;
+		uint64_t n;
+		if (!json_object_is_type(v, json_type_int))
+			return bad(rd, at, "must be a whole number");
+		n = json_object_get_uint64(v);
+		/* json-c saturates: only an exact round trip is the number written. */
+		if (json_object_get_int64(v) < 0 || n > max || (f->kind == F_PID && n == 0))
+			return bad(rd, at, "out of range");
+		if (f->kind == F_U64)
+			*(uint64_t *)f->out = n;
+		else if (f->kind == F_PID)
+			*(pid_t *)f->out = (pid_t)n;
+		else
+			*(uint32_t *)f->out = (uint32_t)n;
+		return 0;
+	}
+	case F_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			return bad(rd, at, "must be true or false");
+		*(bool *)f->out = json_object_get_boolean(v);
+		return 0;
+	case F_STRING: {
+		const char *s;
+		if (!json_object_is_type(v, json_type_string))
+			return bad(rd, at, "must be a string");
+		s = json_object_get_string(v);
+		if ((size_t)json_object_get_string_len(v) != strlen(s) || strlen(s) >= STATE_STRING_MAX)
+			return bad(rd, at, "must be a string without NUL, under %d bytes", STATE_STRING_MAX);
+		*(char **)f->out = strdup(s);
+		return *(char **)f->out ? 0 : -ENOMEM;
+	}
+	case F_BDF:
+		if (!json_object_is_type(v, json_type_string) || bdf_parse(json_object_get_string(v), f->out) < 0)
+			return bad(rd, at, "must be a PCI address DDDD:BB:DD.F");
+		return 0;
+	case F_STEPS: {
+		unsigned *mask = f->out;
+		if (!json_object_is_type(v, json_type_array))
+			return bad(rd, at, "must be an array of attach steps");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			json_object *e = json_object_array_get_idx(v, i);
+			enum attach_step s;
+			for (s = 0; s < _ATTACH_STEP_MAX; s++)
+				if (json_object_is_type(e, json_type_string) &&
+				    strcmp(json_object_get_string(e), attach_step_to_string(s)) == 0)
+					break;
+			if (s == _ATTACH_STEP_MAX || (*mask & (1u << s)))
+				return bad(rd, at, "element %zu is not an attach step, or repeats one", i);
+			*mask |= 1u << s;
+		}
+		/* Steps run in order: a later one done means every earlier one,
+		 * except claim (a device already on vfio-pci needs none). */
+		for (enum attach_step s = ATTACH_BIND; s < _ATTACH_STEP_MAX; s++)
+			if ((*mask & (1u << s)) && !(*mask & (1u << (s - 1))))
+				return bad(rd, at, "step %s without %s before it", attach_step_to_string(s),
+					   attach_step_to_string(s - 1));
+		if (!(*mask & (1u << ATTACH_OPEN)))
+			return bad(rd, at, "a leased device is at least opened");
+		return 0;
+	}
+	case F_TEARDOWN_STEP: {
+		enum teardown_step *step = f->out;
+		if (json_object_is_type(v, json_type_string))
+			for (enum teardown_step s = TEARDOWN_DETACH; s < _TEARDOWN_STEP_MAX; s++)
+				if (strcmp(json_object_get_string(v), teardown_step_to_string(s)) == 0) {
+					*step = s;
+					return 0;
+				}
+		return bad(rd, at, "must be one of detach, release, reset, driver");
+	}
+	case F_LEASE_STATE:
+		if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "active") == 0)
+			*(bool *)f->out = false;
+		else if (json_object_is_type(v, json_type_string) &&
+			 strcmp(json_object_get_string(v), "releasing") == 0)
+			*(bool *)f->out = true;
+		else
+			return bad(rd, at, "must be \"active\" or \"releasing\"");
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Read the object o into fields: every key known, every required key there. */
+static int read_object(const struct reader *rd, const char *where, json_object *o, const struct field *fields,
+		       size_t n, json_object **ret_array, const char *array_key)
+{
+	bool seen[16] = {};
+	int r;
+
+	if (!json_object_is_type(o, json_type_object))
+		return bad(rd, where, "must be an object");
+	json_object_object_foreach(o, key, val) {
+		size_t i;
+		if (array_key && strcmp(key, array_key) == 0) {
+			*ret_array = val;
+			continue;
+		}
+		for (i = 0; i < n && strcmp(key, fields[i].key) != 0; i++)
+			;
+		if (i == n)
+			return bad(rd, where, "unknown key \"%s\"", key);
+		r = read_field(rd, where, &fields[i], val);
+		if (r < 0)
+			return r;
+		seen[i] = true;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (fields[i].required && !seen[i])
+			return bad(rd, where, "\"%s\" is missing", fields[i].key);
+	if (array_key && !*ret_array)
+		return bad(rd, where, "\"%s\" is missing", array_key);
+	return 0;
+}
+
+static int get_array(const struct reader *rd, const char *where, json_object *v, size_t max, size_t *ret_n)
+{
+	if (!v || !json_object_is_type(v, json_type_array))
+		return bad(rd, where, "must be an array");
+	*ret_n = json_object_array_length(v);
+	if (*ret_n > max)
+		return bad(rd, where, "more than %zu entries", max);
+	return 0;
+}
+
+static int read_device(const struct reader *rd, const char *where, json_object *o, struct saved_device *d)
+{
+	const struct field fields[] = {
+		{ "address", F_BDF, &d->address, true },
+		{ "steps", F_STEPS, &d->steps_done, true },
+		{ "dev_id", F_U32, &d->dev_id, true },
+		{ "pt_id", F_U32, &d->pt_id, true },
+		{ "memlock_quota", F_U64, &d->memlock_quota, true },
+		{ "original_driver", F_STRING, &d->original_driver, true },
+	};
+	int r = read_object(rd, where, o, fields, ELEMENTSOF(fields), NULL, NULL);
+
+	if (r < 0)
+		return r;
+	d->claimed = d->steps_done & (1u << ATTACH_CLAIM);
+	if (!!(d->steps_done & (1u << ATTACH_BIND)) != (d->dev_id != 0) ||
+	    !!(d->steps_done & (1u << ATTACH_PT)) != (d->pt_id != 0))
+		return bad(rd, where, "dev_id and pt_id must be set exactly when bind and attach are done");
+	return 0;
+}
+
+static int read_lease(const struct reader *rd, const char *where, json_object *o, struct saved_lease *l)
+{
+	const struct field fields[] = {
+		{ "id", F_ID, &l->id, true },
+		{ "owner_uid", F_ID, &l->owner_uid, true },
+		{ "owner_pid", F_PID, &l->owner_pid, true },
+		{ "owner_name", F_STRING, &l->owner_name, true },
+		{ "ioas_id", F_U32, &l->ioas_id, true },
+		{ "state", F_LEASE_STATE, &l->releasing, true },
+	};
+	json_object *devices = NULL;
+	char at[256];
+	int r;
+
+	r = read_object(rd, where, o, fields, ELEMENTSOF(fields), &devices, "devices");
+	if (r < 0)
+		return r;
+	if (l->id == 0 || l->owner_name[0] != ':' || l->ioas_id == 0)
+		return bad(rd, where, "id and ioas_id must be set and owner_name a unique bus name");
+	snprintf(at, sizeof at, "%s.devices", where);
+	r = get_array(rd, at, devices, STATE_DEVICES_MAX, &l->n_devices);
+	if (r < 0)
+		return r;
+	l->devices = calloc(l->n_devices ? l->n_devices : 1, sizeof(*l->devices));
+	if (!l->devices)
+		return -ENOMEM;
+	for (size_t k = 0; k < l->n_devices; k++) {
+		snprintf(at, sizeof at, "%s.devices[%zu]", where, k);
+		r = read_device(rd, at, json_object_array_get_idx(devices, k), &l->devices[k]);
+		if (r < 0)
+			return r;
+		if (l->devices[k].pt_id && l->devices[k].pt_id != l->ioas_id)
+			return bad(rd, at, "pt_id %u is not the lease's IOAS %u", l->devices[k].pt_id, l->ioas_id);
+	}
+	return 0;
+}
+
+static int read_teardown(const struct reader *rd, const char *where, json_object *o, struct saved_teardown *t)
+{
+	const struct field fields[] = {
+		{ "address", F_BDF, &t->address, true },
+		{ "step", F_TEARDOWN_STEP, &t->step, true },
+		{ "file_bound", F_BOOL, &t->file_bound, true },
+		{ "release_pid", F_PID, &t->release_pid, false },
+		{ "original_driver", F_STRING, &t->original_driver, true },
+		{ "reason", F_STRING, &t->reason, true },
+	};
+
+	return read_object(rd, where, o, fields, ELEMENTSOF(fields), NULL, NULL);
+}
+
+static int read_memlock(const struct reader *rd, const char *where, json_object *o, struct saved_memlock *s)
+{
+	const struct field fields[] = {
+		{ "pid", F_PID, &s->pid, true },
+		{ "cur", F_U64, &s->cur, true },
+		{ "max", F_U64, &s->max, true },
+	};
+
+	return read_object(rd, where, o, fields, ELEMENTSOF(fields), NULL, NULL);
+}
+
+/* No lease id twice, no device in two places. */
+static int check_unique(const struct reader *rd, const struct saved_state *s)
+{
+	for (size_t i = 0; i < s->n_leases; i++) {
+		const struct saved_lease *l = &s->leases[i];
+		if (l->id >= s->next_lease_id)
+			return bad(rd, "leases", "lease %u is not below next_lease_id %u", l->id, s->next_lease_id);
+		for (size_t j = 0; j < i; j++)
+			if (s->leases[j].id == l->id)
+				return bad(rd, "leases", "lease %u appears twice", l->id);
+	}
+	/* Every device address, wherever it is, once. */
+	size_t n = s->n_teardowns;
+	for (size_t i = 0; i < s->n_leases; i++)
+		n += s->leases[i].n_devices;
+	_cleanup_free_ const struct bdf **all = calloc(n ? n : 1, sizeof(*all));
+	size_t k = 0;
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_leases; i++)
+		for (size_t j = 0; j < s->leases[i].n_devices; j++)
+			all[k++] = &s->leases[i].devices[j].address;
+	for (size_t i = 0; i < s->n_teardowns; i++)
+		all[k++] = &s->teardowns[i].address;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (bdf_equal(all[i], all[j])) {
+				char name[BDF_STRING_MAX];
+				return bad(rd, "devices", "%s appears twice", bdf_format(all[i], name));
+			}
+	for (size_t i = 0; i < s->n_memlock; i++)
+		for (size_t j = 0; j < i; j++)
+			if (s->memlock[i].pid == s->memlock[j].pid)
+				return bad(rd, "memlock_saved", "pid %d appears twice", (int)s->memlock[i].pid);
+	return 0;
+}
+
+#define READ_ARRAY(rd, root_arrays, idx, name, max, items, n_items, reader)                      \
+	({                                                                                       \
+		int _r = get_array(rd, name, root_arrays[idx], max, &(n_items));                 \
+		if (_r >= 0 && !((items) = calloc((n_items) ? (n_items) : 1, sizeof(*(items))))) \
+			_r = -ENOMEM;                                                            \
+		for (size_t _i = 0; _r >= 0 && _i < (n_items); _i++) {                           \
+			char _at[64];                                                            \
+			snprintf(_at, sizeof _at, "%s[%zu]", name, _i);                          \
+			_r = reader(rd, _at, json_object_array_get_idx(root_arrays[idx], _i),    \
+				    &(items)[_i]);                                               \
+		}                                                                                \
+		_r;                                                                              \
+	})
+
+int state_parse(const char *text, const char *file, struct saved_state **ret, char **ret_why)
+{
+	_cleanup_(json_object_putp) json_object *root = NULL;
+	_cleanup_(saved_state_freep) struct saved_state *s = NULL;
+	struct reader rd = { .file = file, .ret_why = ret_why };
+	json_object *arrays[3] = {};
+	static const char *const array_keys[] = { "leases", "teardowns", "memlock_saved" };
+	uint32_t version = 0;
+	int r;
+
+	*ret_why = NULL;
+	r = json_parse_strict(text, file, &root, ret_why);
+	if (r < 0)
+		return r;
+	s = saved_state_new();
+	if (!s)
+		return -ENOMEM;
+	if (!json_object_is_type(root, json_type_object))
+		return bad(&rd, "top level", "must be an object");
+	/* The version first: a newer file is refused as such, not by its keys. */
+	json_object *v;
+	if (!json_object_object_get_ex(root, "version", &v) || !json_object_is_type(v, json_type_int))
+		return bad(&rd, "version", "missing or not a number");
+	if (json_object_get_int64(v) != STATE_VERSION)
+		return bad(&rd, "version", "%" PRId64 " is not the version this ccdevd writes (%d)",
+			   json_object_get_int64(v), STATE_VERSION);
+	json_object_object_foreach(root, key, val) {
+		size_t i;
+		if (strcmp(key, "version") == 0) {
+			version = STATE_VERSION;
+			continue;
+		}
+		if (strcmp(key, "next_lease_id") == 0) {
+			const struct field f = { "next_lease_id", F_ID, &s->next_lease_id, true };
+			r = read_field(&rd, "top level", &f, val);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		for (i = 0; i < ELEMENTSOF(array_keys) && strcmp(key, array_keys[i]) != 0; i++)
+			;
+		if (i == ELEMENTSOF(array_keys))
+			return bad(&rd, "top level", "unknown key \"%s\"", key);
+		arrays[i] = val;
+	}
+	if (!version || !s->next_lease_id)
+		return bad(&rd, "top level", "\"version\" and \"next_lease_id\" are required");
+	r = READ_ARRAY(&rd, arrays, 0, "leases", STATE_LEASES_MAX, s->leases, s->n_leases, read_lease);
+	if (r >= 0)
+		r = READ_ARRAY(&rd, arrays, 1, "teardowns", STATE_TEARDOWNS_MAX, s->teardowns, s->n_teardowns,
+			       read_teardown);
+	if (r >= 0)
+		r = READ_ARRAY(&rd, arrays, 2, "memlock_saved", STATE_LEASES_MAX, s->memlock, s->n_memlock,
+			       read_memlock);
+	if (r >= 0)
+		r = check_unique(&rd, s);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* ---- writing ---- */
+
+static json_object *steps_array(unsigned mask)
+{
+	json_object *a = json_object_new_array();
+
+	for (enum attach_step s = 0; a && s < _ATTACH_STEP_MAX; s++)
+		if (mask & (1u << s))
+			json_object_array_add(a, json_object_new_string(attach_step_to_string(s)));
+	return a;
+}
+
+char *state_format(const struct saved_state *s)
+{
+	_cleanup_(json_object_putp) json_object *root = json_object_new_object();
+	json_object *leases = json_object_new_array(), *teardowns = json_object_new_array(),
+		    *memlock = json_object_new_array();
+	char name[BDF_STRING_MAX];
+	const char *text;
+
+	if (!root || !leases || !teardowns || !memlock) {
+		json_object_put(leases);
+		json_object_put(teardowns);
+		json_object_put(memlock);
+		return NULL;
+	}
+	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
+	json_object_object_add(root, "next_lease_id", json_object_new_uint64(s->next_lease_id));
+	json_object_object_add(root, "leases", leases);
+	json_object_object_add(root, "teardowns", teardowns);
+	json_object_object_add(root, "memlock_saved", memlock);
+
+	for (size_t i = 0; i < s->n_leases; i++) {
+		const struct saved_lease *l = &s->leases[i];
+		json_object *o = json_object_new_object(), *devices = json_object_new_array();
+		json_object_object_add(o, "id", json_object_new_uint64(l->id));
+		json_object_object_add(o, "owner_uid", json_object_new_uint64(l->owner_uid));
+		json_object_object_add(o, "owner_pid", json_object_new_int64(l->owner_pid));
+		json_object_object_add(o, "owner_name", json_object_new_string(l->owner_name));
+		json_object_object_add(o, "ioas_id", json_object_new_uint64(l->ioas_id));
+		json_object_object_add(o, "state", json_object_new_string(l->releasing ? "releasing" : "active"));
+		json_object_object_add(o, "devices", devices);
+		for (size_t k = 0; k < l->n_devices; k++) {
+			const struct saved_device *d = &l->devices[k];
+			json_object *od = json_object_new_object();
+			json_object_object_add(od, "address", json_object_new_string(bdf_format(&d->address, name)));
+			json_object_object_add(od, "steps", steps_array(d->steps_done));
+			json_object_object_add(od, "dev_id", json_object_new_uint64(d->dev_id));
+			json_object_object_add(od, "pt_id", json_object_new_uint64(d->pt_id));
+			json_object_object_add(od, "memlock_quota", json_object_new_uint64(d->memlock_quota));
+			json_object_object_add(od, "original_driver", json_object_new_string(d->original_driver));
+			json_object_array_add(devices, od);
+		}
+		json_object_array_add(leases, o);
+	}
+	for (size_t i = 0; i < s->n_teardowns; i++) {
+		const struct saved_teardown *t = &s->teardowns[i];
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "address", json_object_new_string(bdf_format(&t->address, name)));
+		json_object_object_add(o, "step", json_object_new_string(teardown_step_to_string(t->step)));
+		json_object_object_add(o, "file_bound", json_object_new_boolean(t->file_bound));
+		if (t->release_pid > 0)
+			json_object_object_add(o, "release_pid", json_object_new_int64(t->release_pid));
+		json_object_object_add(o, "original_driver", json_object_new_string(t->original_driver));
+		json_object_object_add(o, "reason", json_object_new_string(t->reason));
+		json_object_array_add(teardowns, o);
+	}
+	for (size_t i = 0; i < s->n_memlock; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(s->memlock[i].pid));
+		json_object_object_add(o, "cur", json_object_new_uint64(s->memlock[i].cur));
+		json_object_object_add(o, "max", json_object_new_uint64(s->memlock[i].max));
+		json_object_array_add(memlock, o);
+	}
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	return text ? strdup(text) : NULL;
+}

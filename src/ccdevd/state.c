@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "device.h"
+#include "fdstore.h"
+#include "inventory.h"
+#include "lease.h"
+#include "log.h"
+#include "manager.h"
+#include "memlock.h"
+#include "state-file.h"
+#include "teardown.h"
+#include "why.h"
+
+#define STATE_FILE "state.json"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
+
+int state_init(struct manager *m)
+{
+	const char *dir = getenv("RUNTIME_DIRECTORY");
+
+	/* systemd lists several directories separated by ':'; ours is one. */
+	if (!dir || !dir[0] || strchr(dir, ':'))
+		dir = "/run/ccdevd";
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return log_error_errno(errno, "Cannot create the runtime directory %s: %m", dir);
+	if (asprintf(&m->state_path, "%s/" STATE_FILE, dir) < 0) {
+		m->state_path = NULL;
+		return log_error_errno(ENOMEM, "Out of memory.");
+	}
+	return 0;
+}
+
+/* What the manager holds now, as the file will say it. */
+static int snapshot(struct manager *m, struct saved_state **ret)
+{
+	_cleanup_(saved_state_freep) struct saved_state *s = saved_state_new();
+	struct device *const *devices;
+	size_t n_devices, k = 0;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->next_lease_id = m->next_lease_id + 1;
+	s->leases = calloc(m->n_leases ? m->n_leases : 1, sizeof(*s->leases));
+	if (!s->leases)
+		return -ENOMEM;
+	for (struct lease *l = m->leases; l; l = l->next) {
+		struct saved_lease *sl = &s->leases[s->n_leases++];
+		size_t n = lease_device_count(l);
+
+		*sl = (struct saved_lease){ .id = l->id, .owner_uid = l->owner_uid, .owner_pid = l->owner_pid,
+					    .owner_name = strdup(l->owner_name), .ioas_id = l->ioas_id,
+					    .releasing = l->state == LEASE_RELEASING };
+		sl->devices = calloc(n ? n : 1, sizeof(*sl->devices));
+		if (!sl->owner_name || !sl->devices)
+			return -ENOMEM;
+		for (struct lease_device *ld = l->devices; ld; ld = ld->next) {
+			struct saved_device *sd;
+			/* A device gone from the bus has nothing left to restore. */
+			if (!ld->device || ld->fd < 0)
+				continue;
+			sd = &sl->devices[sl->n_devices++];
+			*sd = (struct saved_device){ .address = ld->device->address, .steps_done = ld->steps_done,
+						     .claimed = ld->claimed, .dev_id = ld->dev_id, .pt_id = ld->pt_id,
+						     .memlock_quota = ld->memlock_quota,
+						     .original_driver = strdup(ld->device->original_driver) };
+			if (!sd->original_driver)
+				return -ENOMEM;
+		}
+	}
+
+	devices = inventory_devices(m->inventory, &n_devices);
+	for (size_t i = 0; i < n_devices; i++)
+		if (devices[i]->teardown_step != TEARDOWN_NONE)
+			k++;
+	s->teardowns = calloc(k ? k : 1, sizeof(*s->teardowns));
+	if (!s->teardowns)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_devices; i++) {
+		struct device *d = devices[i];
+		struct saved_teardown *t;
+		if (d->teardown_step == TEARDOWN_NONE)
+			continue;
+		t = &s->teardowns[s->n_teardowns++];
+		*t = (struct saved_teardown){ .address = d->address, .step = d->teardown_step,
+					      .file_bound = teardown_file_bound(d),
+					      .release_pid = teardown_release_pid(d),
+					      .original_driver = strdup(d->original_driver),
+					      .reason = strdup(d->state_reason) };
+		if (!t->original_driver || !t->reason)
+			return -ENOMEM;
+	}
+	r = memlock_export(m, &s->memlock, &s->n_memlock);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* Write path atomically: a reader sees the old file or the new one. */
+static int write_atomic(const char *path, const char *text)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t len = strlen(text), done = 0;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (done < len) {
+		ssize_t k = write(fd, text + done, len - done);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			int r = -errno;
+			unlink(tmp);
+			return r;
+		}
+		done += (size_t)k;
+	}
+	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+void state_save(struct manager *m)
+{
+	_cleanup_(saved_state_freep) struct saved_state *s = NULL;
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if (!m->state_path || m->adopting)
+		return;
+	/* The store first: a file may only be named once it is stored, and
+	 * one that left the store must not be named any more. */
+	fdstore_sync(m);
+	r = snapshot(m, &s);
+	if (r >= 0) {
+		text = state_format(s);
+		r = text ? write_atomic(m->state_path, text) : -ENOMEM;
+	}
+	if (r < 0)
+		log_error_errno(r, "Cannot write %s (%m): a restart now would not know the newest lease changes.",
+				m->state_path);
+}
+
+int state_load(struct manager *m, struct saved_state **ret, char **ret_why)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	*ret_why = NULL;
+	f = fopen(m->state_path, "re");
+	if (!f)
+		return errno == ENOENT ? -ENOENT : why(ret_why, -EINVAL, "%s: %s", m->state_path, strerror(errno));
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > STATE_SIZE_MAX)
+		return why(ret_why, -EINVAL, "%s: not a regular file under %u MiB", m->state_path,
+			   STATE_SIZE_MAX >> 20);
+	text = calloc(1, (size_t)st.st_size + 1);
+	if (!text)
+		return -ENOMEM;
+	len = fread(text, 1, (size_t)st.st_size, f);
+	if (len != (size_t)st.st_size || memchr(text, '\0', len))
+		return why(ret_why, -EINVAL, "%s: short read or NUL byte", m->state_path);
+	return state_parse(text, m->state_path, ret, ret_why);
+}
+
+void state_set_aside(struct manager *m)
+{
+	_cleanup_free_ char *bad = NULL;
+
+	if (asprintf(&bad, "%s.bad", m->state_path) < 0 || rename(m->state_path, bad) < 0)
+		log_warning_errno(errno, "Cannot move %s aside: %m", m->state_path);
+	else
+		log_notice("The unusable state file is kept as %s.", bad);
+}
