@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "cleanup.h"
@@ -116,4 +117,38 @@ int vfio_cdev_check(int device_fd, dev_t rdev)
 	if (fstat(device_fd, &st) < 0)
 		return -errno;
 	return S_ISCHR(st.st_mode) && st.st_rdev == rdev ? 0 : -ENODEV;
+}
+
+int vfio_region_info(int device_fd, uint32_t index, uint64_t *ret_size, uint32_t *ret_flags)
+{
+	struct vfio_region_info info = { .argsz = sizeof(info), .index = index };
+
+	if (ioctl(device_fd, VFIO_DEVICE_GET_REGION_INFO, &info) < 0)
+		return -errno;
+	*ret_size = info.size;
+	*ret_flags = info.flags;
+	return 0;
+}
+
+int vfio_export_dma_buf(int device_fd, uint32_t region, const struct vfio_dma_slice *slices, size_t n)
+{
+	size_t size = sizeof(struct vfio_device_feature) + sizeof(struct vfio_device_feature_dma_buf) +
+		      n * sizeof(struct vfio_region_dma_range);
+	_cleanup_free_ struct vfio_device_feature *feature = calloc(1, size);
+	struct vfio_device_feature_dma_buf *req;
+	int fd;
+
+	if (!feature)
+		return -ENOMEM;
+	feature->argsz = (uint32_t)size;
+	feature->flags = VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_BUF;
+	req = (struct vfio_device_feature_dma_buf *)feature->data;
+	req->region_index = region;
+	req->open_flags = O_RDWR | O_CLOEXEC;
+	req->nr_ranges = (uint32_t)n;
+	for (size_t i = 0; i < n; i++)
+		req->dma_ranges[i] = (struct vfio_region_dma_range){ .offset = slices[i].offset,
+								     .length = slices[i].length };
+	fd = ioctl(device_fd, VFIO_DEVICE_FEATURE, feature);
+	return fd < 0 ? -errno : fd;
 }

@@ -7,6 +7,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,6 +28,16 @@ int vfio_hot_reset(int device_fd);
 int vfio_close(int device_fd);
 /* Does the bound device support VFIO_DEVICE_FEATURE_DMA_BUF export? */
 int vfio_probe_dma_buf_export(int device_fd);
+/* VFIO_DEVICE_GET_REGION_INFO: a region's size (0: the BAR is not
+ * implemented) and its VFIO_REGION_INFO_FLAG_* flags. */
+int vfio_region_info(int device_fd, uint32_t index, uint64_t *ret_size, uint32_t *ret_flags);
+/* One (offset, length) slice of a region, as VFIO_DEVICE_FEATURE_DMA_BUF takes it. */
+struct vfio_dma_slice {
+	uint64_t offset, length;
+};
+/* VFIO_DEVICE_FEATURE_DMA_BUF: a dma-buf fd (O_RDWR | O_CLOEXEC) of the
+ * concatenated slices of BAR region, or a negative errno. */
+int vfio_export_dma_buf(int device_fd, uint32_t region, const struct vfio_dma_slice *slices, size_t n);
 /* Is fd a file of the character device rdev (a VFIO cdev's number, from
  * sysfs)?  0, or -ENODEV. */
 int vfio_cdev_check(int device_fd, dev_t rdev);
