@@ -5,6 +5,7 @@
  * lease module, reply: no ioctls or sysfs here.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "bus.h"
 #include "group.h"
 #include "cleanup.h"
+#include "dmabuf.h"
+#include "dmabuf-ranges.h"
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
@@ -30,6 +33,7 @@ static int lease_error(sd_bus_error *error, int r, const char *what, const char 
 			   : r == LIMIT_EXCEEDED	? CCDEVD_ERROR_LIMIT_EXCEEDED
 			   : r == LEASE_ALREADY_BOUND	? CCDEVD_ERROR_ALREADY_BOUND
 			   : r == -ENOTSUP		? CCDEVD_ERROR_NOT_SUPPORTED
+			   : r == -EINVAL || r == -EEXIST ? CCDEVD_ERROR_INVALID_ARGUMENT
 							: CCDEVD_ERROR_FAILED;
 	return sd_bus_error_setf(error, name, "%s: %s.", what, why ? why : strerror(-r));
 }
@@ -191,6 +195,195 @@ static int method_bind_device(sd_bus_message *msg, void *userdata, sd_bus_error 
 	return sd_bus_reply_method_return(msg, "uu", ld->dev_id, ld->pt_id);
 }
 
+/* a(tt): at most DMABUF_RANGES_MAX (offset, length) pairs; more is an error. */
+int bus_read_dmabuf_ranges(sd_bus_message *msg, struct vfio_dma_slice *ranges, size_t *ret_n, sd_bus_error *error)
+{
+	size_t n = 0;
+	int r;
+
+	r = sd_bus_message_enter_container(msg, 'a', "(tt)");
+	if (r < 0)
+		return r;
+	for (;;) {
+		uint64_t offset, length;
+
+		r = sd_bus_message_read(msg, "(tt)", &offset, &length);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		if (n == DMABUF_RANGES_MAX)
+			return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+						 "More than %d ranges given; a dma-buf takes at most %d.",
+						 DMABUF_RANGES_MAX, DMABUF_RANGES_MAX);
+		ranges[n++] = (struct vfio_dma_slice){ .offset = offset, .length = length };
+	}
+	*ret_n = n;
+	return sd_bus_message_exit_container(msg);
+}
+
+/* MapDmaBuf's options: "iova" (t).  ExportDmaBuf passes NULL: none. */
+int bus_read_dmabuf_options(sd_bus_message *msg, const char *method, bool *ret_fixed, uint64_t *ret_iova,
+			    sd_bus_error *error)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	while (r >= 0 && (r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+		const char *key;
+
+		r = sd_bus_message_read(msg, "s", &key);
+		if (r < 0)
+			return r;
+		if (ret_fixed && strcmp(key, "iova") == 0) {
+			r = sd_bus_message_read(msg, "v", "t", ret_iova);
+			if (r < 0)
+				return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+							 "Option 'iova' must be an unsigned 64-bit integer (t).");
+			*ret_fixed = true;
+		} else
+			return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT, "Unknown option '%s' of %s; %s.",
+						 key, method, ret_fixed ? "it knows 'iova' (t)" : "it takes none");
+		r = sd_bus_message_exit_container(msg);
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(msg);
+	return r;
+}
+
+static int lease_active(struct lease *l, sd_bus_error *error)
+{
+	if (l->state != LEASE_ACTIVE)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Lease %u is being released.", l->id);
+	return 0;
+}
+
+static int method_export_dmabuf(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	struct vfio_dma_slice ranges[DMABUF_RANGES_MAX];
+	_cleanup_free_ char *why = NULL, *what = NULL;
+	struct lease_device *ld;
+	uint32_t bar;
+	size_t n;
+	int fd, r;
+
+	r = find_attached(l, msg, &ld, error);
+	if (r >= 0)
+		r = sd_bus_message_read(msg, "u", &bar);
+	if (r >= 0)
+		r = bus_read_dmabuf_ranges(msg, ranges, &n, error);
+	if (r >= 0)
+		r = bus_read_dmabuf_options(msg, "ExportDmaBuf", NULL, NULL, error);
+	if (r >= 0)
+		r = lease_active(l, error);
+	if (r < 0)
+		return r;
+	r = dmabuf_export(ld, bar, ranges, n, &fd, &why);
+	if (r < 0) {
+		if (asprintf(&what, "Cannot export BAR %u of %s", bar, ld->name) < 0)
+			what = NULL;
+		return lease_error(error, r, what ? what : "ExportDmaBuf failed", why);
+	}
+	return sd_bus_reply_method_return(msg, "h", fd);
+}
+
+static int method_map_dmabuf(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	struct manager *m = l->manager;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
+	struct vfio_dma_slice ranges[DMABUF_RANGES_MAX];
+	_cleanup_free_ char *why = NULL, *what = NULL;
+	struct lease_device *exporter;
+	const char *address;
+	bool fixed = false;
+	uint64_t iova = 0;
+	struct device *d;
+	struct bdf bdf;
+	uint32_t bar;
+	size_t n;
+	int r;
+
+	r = check_owner(msg, l, "use this lease", error);
+	if (r >= 0)
+		r = bus_get_caller(msg, &c, error);
+	if (r >= 0)
+		r = sd_bus_message_read(msg, "su", &address, &bar);
+	if (r >= 0)
+		r = bus_read_dmabuf_ranges(msg, ranges, &n, error);
+	if (r >= 0)
+		r = bus_read_dmabuf_options(msg, "MapDmaBuf", &fixed, &iova, error);
+	if (r >= 0)
+		r = lease_active(l, error);
+	if (r < 0)
+		return r;
+	if (bdf_parse(address, &bdf) < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "'%s' is not a PCI address; expected DDDD:BB:DD.F.", address);
+	if (n == 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT, "No range given; pass one (offset, length).");
+	if (n > 1)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NOT_SUPPORTED, "%zu ranges given; the kernel maps only a "
+					 "single-range dma-buf into an IOAS: call MapDmaBuf once per range.", n);
+	d = manager_find_managed(m, &bdf);
+	exporter = d ? d->attachment : NULL;
+	if (!exporter || exporter->lease->state != LEASE_ACTIVE)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE,
+					 "%s is not attached to an active lease; only a leased device's BAR can be "
+					 "mapped.", address);
+	if (!dmabuf_may_import(l, exporter, &c.who))
+		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
+					 "Access denied: %s is leased by another owner, and its device rule in %s does "
+					 "not list uid %u in dmabuf_importers.", d->name, m->config->path,
+					 (unsigned)l->owner_uid);
+	r = dmabuf_map(l, exporter, bar, &ranges[0], fixed, &iova, &why);
+	if (r < 0) {
+		if (asprintf(&what, "Cannot map BAR %u of %s into lease %u", bar, d->name, l->id) < 0)
+			what = NULL;
+		return lease_error(error, r, what ? what : "MapDmaBuf failed", why);
+	}
+	return sd_bus_reply_method_return(msg, "t", iova);
+}
+
+static int method_unmap_dmabuf(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	uint64_t iova;
+	int r;
+
+	r = check_owner(msg, l, "use this lease", error);
+	if (r >= 0)
+		r = sd_bus_message_read(msg, "t", &iova);
+	if (r < 0)
+		return r;
+	r = dmabuf_unmap(l, iova);
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_MAPPING,
+					 "No dma-buf mapping of lease %u starts at IOVA 0x%" PRIx64 "; see DmaBufMappings.",
+					 l->id, iova);
+	return r < 0 ? r : sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_refresh_dmabuf(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld;
+	unsigned n;
+	int r;
+
+	r = find_attached(l, msg, &ld, error);
+	if (r >= 0)
+		r = lease_active(l, error);
+	if (r < 0)
+		return r;
+	r = dmabuf_refresh(ld, &n, &why);
+	if (r < 0)
+		return lease_error(error, r == -EINVAL ? -EIO : r, "Refresh failed", why);
+	return sd_bus_reply_method_return(msg, "u", n);
+}
+
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct lease *l = userdata;
@@ -233,6 +426,43 @@ static int property_owner_name(sd_bus *bus, const char *path, const char *interf
 	return sd_bus_message_append(reply, "s", l->owner_name);
 }
 
+static int property_dmabuf_exports(sd_bus *bus, const char *path, const char *interface, const char *property,
+				    sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "(sua(tt))");
+	for (struct lease_device *ld = l->devices; r >= 0 && ld; ld = ld->next)
+		for (struct dmabuf_export *e = ld->exports; r >= 0 && e; e = e->next) {
+			r = sd_bus_message_open_container(reply, 'r', "sua(tt)");
+			if (r >= 0)
+				r = sd_bus_message_append(reply, "su", ld->name, e->bar);
+			if (r >= 0)
+				r = sd_bus_message_open_container(reply, 'a', "(tt)");
+			for (size_t i = 0; r >= 0 && i < e->n_ranges; i++)
+				r = sd_bus_message_append(reply, "(tt)", e->ranges[i].offset, e->ranges[i].length);
+			if (r >= 0)
+				r = sd_bus_message_close_container(reply);
+			if (r >= 0)
+				r = sd_bus_message_close_container(reply);
+		}
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int property_dmabuf_mappings(sd_bus *bus, const char *path, const char *interface, const char *property,
+				     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct lease *l = userdata;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'a', "(ttsuts)");
+	for (struct dmabuf_mapping *mp = l->mappings; r >= 0 && mp; mp = mp->next)
+		r = sd_bus_message_append(reply, "(ttsuts)", mp->iova, mp->length, mp->device, mp->bar, mp->offset,
+					  mp->mapped ? "mapped" : "revoked");
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 static const sd_bus_vtable lease_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Owner", "u", NULL, offsetof(struct lease, owner_uid), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -253,7 +483,28 @@ static const sd_bus_vtable lease_vtable[] = {
 				 method_detach_device, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("ResetDevice", "s", SD_BUS_PARAM(address), NULL, ,
 				 method_reset_device, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_PROPERTY("DmaBufExports", "a(sua(tt))", property_dmabuf_exports, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("DmaBufMappings", "a(ttsuts)", property_dmabuf_mappings, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_METHOD_WITH_NAMES("ExportDmaBuf", "sua(tt)a{sv}",
+				 SD_BUS_PARAM(address) SD_BUS_PARAM(bar) SD_BUS_PARAM(ranges) SD_BUS_PARAM(options),
+				 "h", SD_BUS_PARAM(dmabuf_fd), method_export_dmabuf, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("MapDmaBuf", "sua(tt)a{sv}",
+				 SD_BUS_PARAM(address) SD_BUS_PARAM(bar) SD_BUS_PARAM(ranges) SD_BUS_PARAM(options),
+				 "t", SD_BUS_PARAM(iova), method_map_dmabuf, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("UnmapDmaBuf", "t", SD_BUS_PARAM(iova), NULL, ,
+				 method_unmap_dmabuf, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("RefreshDmaBuf", "s", SD_BUS_PARAM(address), "u", SD_BUS_PARAM(restored),
+				 method_refresh_dmabuf, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Release", NULL, NULL, method_release, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_NAMES("DmaBufRevoked", "ttsus", SD_BUS_PARAM(iova) SD_BUS_PARAM(length)
+				 SD_BUS_PARAM(device) SD_BUS_PARAM(bar) SD_BUS_PARAM(reason), 0),
+	SD_BUS_SIGNAL_WITH_NAMES("DmaBufRestored", "ttsu", SD_BUS_PARAM(iova) SD_BUS_PARAM(length)
+				 SD_BUS_PARAM(device) SD_BUS_PARAM(bar), 0),
+	SD_BUS_SIGNAL_WITH_NAMES("DevicePaused", "ss", SD_BUS_PARAM(device) SD_BUS_PARAM(reason), 0),
+	SD_BUS_SIGNAL_WITH_NAMES("DeviceResumed", "sb", SD_BUS_PARAM(device) SD_BUS_PARAM(reset_done), 0),
+	SD_BUS_SIGNAL_WITH_NAMES("DeviceLost", "ss", SD_BUS_PARAM(device) SD_BUS_PARAM(reason), 0),
 	SD_BUS_VTABLE_END
 };
 
@@ -396,4 +647,65 @@ void bus_lease_emit_changed(struct manager *m, struct lease *l, const char *prop
 void bus_lease_emit_added(struct manager *m, struct lease *l)
 {
 	(void)sd_bus_emit_object_added(m->bus, l->object_path);
+}
+
+/* Lease signals go to the owner only: unicast, never broadcast. */
+static int new_owner_signal(struct manager *m, struct lease *l, const char *member, sd_bus_message **ret)
+{
+	int r = sd_bus_message_new_signal(m->bus, ret, l->object_path, CCDEVD_LEASE_IFACE, member);
+
+	if (r >= 0)
+		r = sd_bus_message_set_destination(*ret, l->owner_name);
+	return r;
+}
+
+static void send_owner_signal(struct lease *l, const char *member, sd_bus_message *msg, int r)
+{
+	if (r >= 0)
+		r = sd_bus_send(NULL, msg, NULL);
+	if (r < 0)
+		log_warning_errno(r, "Lease %u: cannot send %s to %s: %m", l->id, member, l->owner_name);
+}
+
+void bus_lease_emit_dmabuf(struct manager *m, struct lease *l, const char *member, uint64_t iova, uint64_t length,
+			   const char *device, uint32_t bar, const char *reason)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	int r = new_owner_signal(m, l, member, &msg);
+
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ttsu", iova, length, device, bar);
+	if (r >= 0 && reason)
+		r = sd_bus_message_append(msg, "s", reason);
+	send_owner_signal(l, member, msg, r);
+}
+
+void bus_lease_emit_device_paused(struct manager *m, struct lease *l, const char *device, const char *reason)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	int r = new_owner_signal(m, l, "DevicePaused", &msg);
+
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", device, reason);
+	send_owner_signal(l, "DevicePaused", msg, r);
+}
+
+void bus_lease_emit_device_resumed(struct manager *m, struct lease *l, const char *device, bool reset_done)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	int r = new_owner_signal(m, l, "DeviceResumed", &msg);
+
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "sb", device, (int)reset_done);
+	send_owner_signal(l, "DeviceResumed", msg, r);
+}
+
+void bus_lease_emit_device_lost(struct manager *m, struct lease *l, const char *device, const char *reason)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+	int r = new_owner_signal(m, l, "DeviceLost", &msg);
+
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "ss", device, reason);
+	send_owner_signal(l, "DeviceLost", msg, r);
 }

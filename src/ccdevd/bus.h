@@ -3,6 +3,9 @@
 
 /* The bus side of the manager: vtables and signals.  No ioctls, no sysfs. */
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <systemd/sd-bus.h>
 
 #include "device.h"
@@ -20,7 +23,20 @@ int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *er
  * keys and wrong types are InvalidArgument.  Separate for test/fuzz/. */
 int bus_read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error);
 int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error);
+/* ExportDmaBuf / MapDmaBuf arguments: the ranges a(tt) (at most
+ * DMABUF_RANGES_MAX) and the options a{sv} (ret_fixed NULL: none allowed). */
+struct vfio_dma_slice;
+int bus_read_dmabuf_ranges(sd_bus_message *msg, struct vfio_dma_slice *ranges, size_t *ret_n, sd_bus_error *error);
+int bus_read_dmabuf_options(sd_bus_message *msg, const char *method, bool *ret_fixed, uint64_t *ret_iova,
+			    sd_bus_error *error);
 void bus_lease_emit_added(struct manager *m, struct lease *l);
+/* Unicast to the lease's owner (org.ccdevd1.Lease signals).  member:
+ * "DmaBufRevoked" (with reason) or "DmaBufRestored" (reason NULL). */
+void bus_lease_emit_dmabuf(struct manager *m, struct lease *l, const char *member, uint64_t iova, uint64_t length,
+			   const char *device, uint32_t bar, const char *reason);
+void bus_lease_emit_device_paused(struct manager *m, struct lease *l, const char *device, const char *reason);
+void bus_lease_emit_device_resumed(struct manager *m, struct lease *l, const char *device, bool reset_done);
+void bus_lease_emit_device_lost(struct manager *m, struct lease *l, const char *device, const char *reason);
 void bus_lease_emit_changed(struct manager *m, struct lease *l, const char *property);
 void bus_lease_emit_released(struct manager *m, struct lease *l, const char *reason);
 

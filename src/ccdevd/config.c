@@ -208,14 +208,16 @@ static int parse_id_list(const struct parser *p, json_object *v, const char *whe
 	return 0;
 }
 
-static int parse_readers(const struct parser *p, json_object *v, struct access_list *a)
+/* {"everyone": b, "users": [...], "groups": [...]} at where ("readers",
+ * a rule's "dmabuf_importers"). */
+static int parse_access_object(const struct parser *p, json_object *v, const char *where, struct access_list *a)
 {
-	int r = expect_type(p, v, json_type_object, "readers");
+	int r = expect_type(p, v, json_type_object, where);
 
 	if (r < 0)
 		return r;
 	json_object_object_foreach(v, key, val) {
-		_cleanup_free_ char *w = path_key("readers", key);
+		_cleanup_free_ char *w = path_key(where, key);
 
 		if (!w)
 			return -ENOMEM;
@@ -226,7 +228,7 @@ static int parse_readers(const struct parser *p, json_object *v, struct access_l
 		} else if (streq(key, "users") || streq(key, "groups"))
 			r = parse_id_list(p, val, w, streq(key, "groups"), a);
 		else
-			r = unknown_key(p, "readers", key, "everyone, users or groups");
+			r = unknown_key(p, where, key, "everyone, users or groups");
 		if (r < 0)
 			return r;
 	}
@@ -337,11 +339,14 @@ static int parse_rule(const struct parser *p, json_object *v, struct device_rule
 			r = parse_on_release(p, val, w, &rule->on_release);
 		else if (streq(key, "memlock_mib"))
 			r = parse_memlock(p, val, w, &rule->memlock_bytes);
+		else if (streq(key, "dmabuf_importers"))
+			r = parse_access_object(p, val, w, &rule->dmabuf_importers);
 		else if (streq(key, "everyone"))
 			r = fail(p, -EINVAL, w, "only valid in \"readers\"; list users or groups instead");
 		else
 			r = unknown_key(p, rule->where, key,
-					"address, id, class, users, groups, on_release or memlock_mib");
+					"address, id, class, users, groups, on_release, memlock_mib or "
+					"dmabuf_importers");
 		if (r < 0)
 			return r;
 	}
@@ -424,7 +429,7 @@ static int parse_top(const struct parser *p, json_object *root, struct config *c
 			    type_to_name(json_object_get_type(root)));
 	json_object_object_foreach(root, key, val) {
 		if (streq(key, "readers"))
-			r = parse_readers(p, val, &c->readers);
+			r = parse_access_object(p, val, "readers", &c->readers);
 		else if (streq(key, "devices"))
 			r = parse_devices(p, val, c);
 		else if (streq(key, "limits"))
@@ -523,6 +528,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_rules; i++) {
 		free(c->rules[i].where);
 		access_list_done(&c->rules[i].users);
+		access_list_done(&c->rules[i].dmabuf_importers);
 	}
 	free(c->rules);
 	access_list_done(&c->readers);

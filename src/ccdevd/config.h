@@ -48,6 +48,9 @@ struct device_rule {
 	uint32_t class_value; /* prefix left-aligned in 24 bits, e.g. 0x020000 */
 	uint32_t class_mask;  /* e.g. 0xff0000 for "02" */
 	struct access_list users; /* who may lease it ("users", "groups") */
+	/* who may map its BARs into their own leases while another owner
+	 * leases it ("dmabuf_importers"); the same owner always may */
+	struct access_list dmabuf_importers;
 	enum release_policy on_release;
 	uint64_t memlock_bytes; /* per-lease pinned-memory quota; 0 = default */
 };

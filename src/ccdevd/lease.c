@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "device.h"
+#include "dmabuf.h"
 #include "group.h"
 #include "inventory.h"
 #include "kernel-uapi.h"
@@ -134,6 +135,7 @@ static void lease_free(struct lease *l)
 	if (!l)
 		return;
 	assert(!l->devices);
+	assert(!l->mappings);
 	sd_event_source_disable_unref(l->end_source);
 	sd_event_source_disable_unref(l->owner_exit_source);
 	sd_bus_track_unref(l->owner_track);
@@ -298,6 +300,9 @@ static struct device *lease_release_device(struct lease_device *ld, const char *
 	struct lease *l = ld->lease;
 	struct device *d;
 
+	/* Its BARs leave every IOAS they were mapped into first (DESIGN §5
+	 * rule 7), importers told. */
+	dmabuf_device_leaving(ld, reason);
 	/* Never out of the state file in between: leaving the lease, the
 	 * device is already in its teardown. */
 	if (ld->device)
@@ -337,6 +342,9 @@ void lease_end(struct lease *l, const char *reason)
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "release" },
 		 "Lease %u ending: %s.", l->id, reason);
 
+	/* Its own P2P mappings go first, while the IOAS and every device in it
+	 * are as they were. */
+	dmabuf_lease_ending(l);
 	/* Devices in reverse attach order; every release is begun before any
 	 * is waited for (see teardown.h). */
 	unsigned n = lease_device_count(l), k = 0;
@@ -437,9 +445,11 @@ void lease_abandon(struct lease *l)
 {
 	struct manager *m = l->manager;
 
+	dmabuf_forget_lease(l);
 	while (l->devices) {
 		struct lease_device *ld = l->devices;
 		l->devices = ld->next;
+		dmabuf_forget_device(ld);
 		if (ld->device)
 			device_set_lease(ld->device, NULL, NULL);
 		vfio_close(ld->fd);

@@ -25,6 +25,8 @@
 
 struct manager;
 struct device;
+struct dmabuf_export;
+struct dmabuf_mapping;
 
 struct lease_device {
 	struct lease *lease;
@@ -36,6 +38,7 @@ struct lease_device {
 	bool claimed;                /* the claim moved it off a host driver */
 	uint64_t memlock_quota;      /* this device's share of lease::memlock_limit */
 	bool file_lost;              /* adopted without its file: assume it was bound */
+	struct dmabuf_export *exports; /* owned (dmabuf.h) */
 	struct lease_device *next;   /* lease::devices */
 };
 
@@ -64,6 +67,7 @@ struct lease {
 
 	enum lease_state state;
 	struct lease_device *devices;
+	struct dmabuf_mapping *mappings; /* owned: P2P mappings into the IOAS (dmabuf.h) */
 	struct lease *next;          /* manager::leases */
 };
 

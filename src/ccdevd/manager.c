@@ -9,6 +9,8 @@
 
 #include "bus.h"
 #include "cleanup.h"
+#include "dmabuf.h"
+#include "reset.h"
 #include "lease.h"
 #include "user-limits.h"
 #include "log.h"
@@ -387,6 +389,8 @@ static int manager_new(const struct manager_options *options, struct manager **r
 		return log_error_errno(r, "Failed to enable the watchdog: %m");
 
 	(void)features_probe(&m->features);
+	reset_remove_hooks();
+	dmabuf_register_reset_hook(m);
 	r = inventory_new(m->event, &inventory_callbacks, m, &m->inventory);
 	if (r < 0)
 		return r;

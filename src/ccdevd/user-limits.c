@@ -26,8 +26,7 @@ static int open_fds(void)
 	return n - 1; /* the DIR's own */
 }
 
-/* Room for `need` more fds, keeping the reserve unless uid is root. */
-static int check_fds(uid_t uid, int need, char **ret_why)
+int limits_check_fds(uid_t uid, int need, char **ret_why)
 {
 	struct rlimit nofile;
 	int open = open_fds();
@@ -55,7 +54,7 @@ int limits_check_lease(struct manager *m, uid_t uid, char **ret_why)
 				   "in %s allows; release one, or ask the administrator to raise it",
 				   (unsigned)uid, n, m->config->path);
 	}
-	return check_fds(uid, 2, ret_why);
+	return limits_check_fds(uid, 2, ret_why);
 }
 
 int limits_check_device(struct manager *m, const struct lease *l, char **ret_why)
@@ -72,7 +71,7 @@ int limits_check_device(struct manager *m, const struct lease *l, char **ret_why
 				   "in %s allows; detach one, or ask the administrator to raise it",
 				   (unsigned)l->owner_uid, n, m->config->path);
 	}
-	return check_fds(l->owner_uid, 1, ret_why);
+	return limits_check_fds(l->owner_uid, 1, ret_why);
 }
 
 void limits_raise_nofile(void)

@@ -8,7 +8,7 @@
  * out: leases and devices per uid (limits.leases_per_user, devices_per_user;
  * root is not counted), and a reserve of the daemon's open files that only
  * root may use.  A lease costs the daemon 2 fds (its iommufd, the owner's
- * pidfd), a device 1 (its cdev file).
+ * pidfd), a device 1 (its cdev file), a dma-buf export or mapping 1.
  */
 
 #include <errno.h>
@@ -28,6 +28,10 @@ int limits_check_lease(struct manager *m, uid_t uid, char **ret_why);
 
 /* May l's owner attach one more device? */
 int limits_check_device(struct manager *m, const struct lease *l, char **ret_why);
+
+/* Room for `need` more daemon fds (a dma-buf costs one), keeping the
+ * reserve unless uid is root? */
+int limits_check_fds(uid_t uid, int need, char **ret_why);
 
 /* Raise the soft RLIMIT_NOFILE to the hard one (the unit sets it); logs it. */
 void limits_raise_nofile(void);

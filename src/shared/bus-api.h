@@ -25,6 +25,7 @@
 #define CCDEVD_ERROR_RESET_SET_NOT_VIABLE "org.ccdevd1.Error.ResetSetNotViable"
 #define CCDEVD_ERROR_NOT_RELEASING "org.ccdevd1.Error.NotReleasing"
 #define CCDEVD_ERROR_LIMIT_EXCEEDED "org.ccdevd1.Error.LimitExceeded"
+#define CCDEVD_ERROR_NO_SUCH_MAPPING "org.ccdevd1.Error.NoSuchMapping"
 
 #define CCDEVD_LEASE_PREFIX "/org/ccdevd1/lease"
 #define CCDEVD_LEASE_IFACE "org.ccdevd1.Lease"

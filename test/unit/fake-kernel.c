@@ -26,6 +26,8 @@
  *   vfio:hot_reset                vfio_hot_reset
  *   vfio:close                    vfio_close (not logged for fd < 0: a no-op)
  *   vfio:probe_dma_buf (q)        vfio_probe_dma_buf_export (-ENOTTY)
+ *   vfio:region_info (q)          vfio_region_info (BAR 0: 1 MiB)
+ *   vfio:export_dma_buf           vfio_export_dma_buf (-ENOTTY)
  *   iommufd:open, iommufd:ioas_alloc, iommufd:destroy, iommufd:rlimit,
  *   iommufd:map_file, iommufd:unmap
  *   proc:find_holders (q)         proc_find_holders
@@ -454,6 +456,11 @@ static const char *dev_name_of(const char *syspath)
 	return base_name(syspath);
 }
 
+bool sysfs_device_present(const char *syspath)
+{
+	return dev_by_syspath(syspath) >= 0;
+}
+
 int sysfs_read_driver(const char *syspath, char *buf, size_t size)
 {
 	int i = dev_by_syspath(syspath);
@@ -785,6 +792,30 @@ int vfio_probe_dma_buf_export(int device_fd)
 	return ret(r < 0 ? r : -ENOTTY);
 }
 
+int vfio_region_info(int device_fd, uint32_t index, uint64_t *ret_size, uint32_t *ret_flags)
+{
+	struct fake_fd *f = fd_find(device_fd, FD_DEVICE);
+	int r = call(true, fd_dev_name(f), "vfio:region_info");
+
+	if (r == 0 && (!f || !f->bound))
+		r = -EINVAL;
+	if (r < 0)
+		return ret(r);
+	/* A 1 MiB BAR 0, nothing else. */
+	*ret_size = index == 0 ? 1u << 20 : 0;
+	*ret_flags = 0;
+	return 0;
+}
+
+int vfio_export_dma_buf(int device_fd, uint32_t region, const struct vfio_dma_slice *slices, size_t n)
+{
+	struct fake_fd *f = fd_find(device_fd, FD_DEVICE);
+	int r = call(false, fd_dev_name(f), "vfio:export_dma_buf");
+
+	/* The fake exports nothing: dma-buf ordering is proven in the VM tier. */
+	return ret(r < 0 ? r : -ENOTTY);
+}
+
 int vfio_cdev_check(int device_fd, dev_t rdev)
 {
 	struct fake_fd *f = fd_find(device_fd, FD_DEVICE);
@@ -868,6 +899,11 @@ int iommufd_check_ioas(int iommufd, uint32_t ioas_id)
 int proc_pidfd_pid(int pidfd, pid_t *ret_pid)
 {
 	return -EINVAL; /* the unit tests store no pidfds */
+}
+
+int proc_dmabuf_size(int fd, uint64_t *ret)
+{
+	return -EINVAL; /* the fake exports no dma-bufs */
 }
 
 int proc_find_holders(dev_t rdev, struct fd_holder *holders, size_t max)

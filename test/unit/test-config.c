@@ -394,6 +394,24 @@ static void test_memlock_out_of_range_is_rejected(void)
 		    "devices[0].memlock_mib: ", "got 18446744073709551615");
 }
 
+static void test_dmabuf_importers_lists_who_may_map_a_device_s_bars(void)
+{
+	_cleanup_(config_freep) struct config *c = parse_ok(
+		"{ 'devices': [ { 'class': '02', 'users': [1000], 'dmabuf_importers': { 'users': [1001], "
+		"'groups': [2000] } }, { 'class': '01' } ] }");
+
+	if (!c)
+		return;
+	CHECK(access_allows(&c->rules[0].dmabuf_importers, &(struct caller){ .uid = 1001, .gid = 1001 }));
+	CHECK(access_allows(&c->rules[0].dmabuf_importers, &(struct caller){ .uid = 7, .gid = 2000 }));
+	CHECK(!access_allows(&c->rules[0].dmabuf_importers, &(struct caller){ .uid = 1000, .gid = 1000 }));
+	CHECK(!access_allows(&c->rules[1].dmabuf_importers, &(struct caller){ .uid = 1001, .gid = 1001 }));
+	check_error("{ 'devices': [ { 'class': '02', 'dmabuf_importers': [1001] } ] }",
+		    ": devices[0].dmabuf_importers: ", "expected an object");
+	check_error("{ 'devices': [ { 'class': '02', 'dmabuf_importers': { 'user': [1] } } ] }",
+		    ": devices[0].dmabuf_importers.user: unknown key", NULL);
+}
+
 static void test_limits_memlock_mib_per_user_is_read_in_bytes(void)
 {
 	_cleanup_(config_freep) struct config *c = parse_ok("{ 'limits': { 'memlock_mib_per_user': 4096 } }");
@@ -603,6 +621,7 @@ int main(void)
 	RUN(test_uids_and_gids_out_of_range_are_rejected);
 	RUN(test_bad_on_release_values_are_rejected);
 	RUN(test_memlock_out_of_range_is_rejected);
+	RUN(test_dmabuf_importers_lists_who_may_map_a_device_s_bars);
 	RUN(test_limits_memlock_mib_per_user_is_read_in_bytes);
 	RUN(test_limits_memlock_mib_per_user_out_of_range_is_rejected);
 	RUN(test_leases_and_devices_per_user_default_and_parse);

@@ -100,3 +100,26 @@ int proc_pidfd_pid(int pidfd, pid_t *ret)
 	}
 	return -EINVAL;
 }
+
+int proc_dmabuf_size(int fd, uint64_t *ret)
+{
+	char path[64], line[256];
+	_cleanup_fclose_ FILE *f = NULL;
+	bool dmabuf = false, sized = false;
+	unsigned long long size = 0;
+
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "exp_name:", 9) == 0)
+			dmabuf = true;
+		else if (sscanf(line, "size:\t%llu", &size) == 1)
+			sized = true;
+	}
+	if (!dmabuf || !sized)
+		return -EINVAL;
+	*ret = size;
+	return 0;
+}

@@ -9,6 +9,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct fd_holder {
@@ -25,3 +26,7 @@ int proc_kill(pid_t pid);
 /* The PID a pidfd refers to, from /proc/self/fdinfo: 0 with *ret set (-1
  * once the process is gone), -EINVAL when fd is not a pidfd. */
 int proc_pidfd_pid(int pidfd, pid_t *ret);
+
+/* The size of a dma-buf fd, from /proc/self/fdinfo ("exp_name" proves it is
+ * a dma-buf): 0, or -EINVAL when fd is none. */
+int proc_dmabuf_size(int fd, uint64_t *ret);

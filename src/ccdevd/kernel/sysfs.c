@@ -29,6 +29,11 @@ static int write_file(const char *path, const char *value)
 	return (size_t)w == n ? 0 : -EIO;
 }
 
+bool sysfs_device_present(const char *syspath)
+{
+	return access(syspath, F_OK) == 0;
+}
+
 int sysfs_read_driver(const char *syspath, char *buf, size_t size)
 {
 	char path[PATH_MAX], target[PATH_MAX];

@@ -8,7 +8,11 @@
  */
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <sys/types.h>
+
+/* Is the device still in sysfs (not removed from the bus)? */
+bool sysfs_device_present(const char *syspath);
 
 /* The bound driver's name into buf ("" when unbound). */
 int sysfs_read_driver(const char *syspath, char *buf, size_t size);
