@@ -328,6 +328,35 @@ static void inventory_handle_remove(struct inventory *inv, const char *sysname)
 	inventory_refresh_members(inv, group, NULL);
 }
 
+static bool streq_ptr(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* devpath: /devices/.../0000:01:00.0/vfio-dev/vfio3; the PCI function is
+ * the component before "vfio-dev". */
+static void inventory_handle_vfio_gone(struct inventory *inv, const char *devpath)
+{
+	char name[BDF_STRING_MAX + 1];
+	const char *end, *start;
+	struct bdf address;
+	struct device *d;
+
+	if (!devpath || !(end = strstr(devpath, "/vfio-dev/")))
+		return;
+	start = end;
+	while (start > devpath && start[-1] != '/')
+		start--;
+	if ((size_t)(end - start) >= sizeof name)
+		return;
+	memcpy(name, start, (size_t)(end - start));
+	name[end - start] = 0;
+	if (bdf_parse(name, &address) < 0 || !(d = inventory_find(inv, &address)))
+		return;
+	if (inv->cb->vfio_node_gone)
+		inv->cb->vfio_node_gone(d, inv->userdata);
+}
+
 static int on_udev_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct inventory *inv = userdata;
@@ -342,6 +371,11 @@ static int on_udev_event(sd_event_source *s, int fd, uint32_t revents, void *use
 	if (!action)
 		return 0;
 	log_debug("udev: %s %s", action, udev_device_get_sysname(u));
+	if (streq_ptr(udev_device_get_subsystem(u), "vfio-dev")) {
+		if (strcmp(action, "remove") == 0)
+			inventory_handle_vfio_gone(inv, udev_device_get_devpath(u));
+		return 0;
+	}
 	if (strcmp(action, "remove") == 0) {
 		inventory_handle_remove(inv, udev_device_get_sysname(u));
 		return 0;
@@ -399,6 +433,8 @@ int inventory_new(sd_event *event, const struct inventory_callbacks *cb, void *u
 		return log_error_errno(errno ? errno : EIO, "Failed to create a udev monitor: %m");
 	}
 	r = udev_monitor_filter_add_match_subsystem_devtype(inv->monitor, "pci", NULL);
+	if (r >= 0)
+		r = udev_monitor_filter_add_match_subsystem_devtype(inv->monitor, "vfio-dev", NULL);
 	if (r >= 0)
 		r = udev_monitor_enable_receiving(inv->monitor);
 	if (r >= 0)

@@ -4,7 +4,8 @@
 /*
  * The inventory: every PCI function on the host except bridges, found and
  * kept current through libudev (enumeration at start, then the udev monitor
- * on the event loop: add, remove, bind, unbind, change).  Devices are found
+ * on the event loop: add, remove, bind, unbind, change; and the removal of
+ * VFIO cdev nodes, subsystem vfio-dev).  Devices are found
  * only here, never from a client-supplied path.  Whether a device is managed
  * is the manager's business, told through the callbacks.
  */
@@ -22,6 +23,10 @@ struct inventory_callbacks {
 	void (*changed)(struct device *d, unsigned changed_mask, void *userdata);
 	/* Called before the device is freed. */
 	void (*removed)(struct device *d, void *userdata);
+	/* Its VFIO cdev node went away: vfio-pci is being unbound from it (by
+	 * the daemon's own teardown, a hot unplug or the administrator); the
+	 * kernel removes the node first, then waits for every file to close. */
+	void (*vfio_node_gone)(struct device *d, void *userdata);
 };
 
 int inventory_new(sd_event *event, const struct inventory_callbacks *cb, void *userdata,

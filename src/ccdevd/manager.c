@@ -233,10 +233,33 @@ static void on_device_removed(struct device *d, void *userdata)
 	bus_manager_emit_changed(m, "DeviceCount");
 }
 
+/* The kernel is taking a leased device back: its VFIO node went while no
+ * teardown of ours was unbinding it (hot unplug, or vfio-pci unbound by the
+ * administrator).  The kernel waits for every file of it to close, so the
+ * daemon lets go of its own now (the device leaves its lease, dma-buf
+ * mappings first) rather than when the lease ends, and tells the owner. */
+static void on_vfio_node_gone(struct device *d, void *userdata)
+{
+	struct manager *m = userdata;
+	struct lease_device *ld = d->attachment;
+	struct lease *l;
+
+	if (!ld || d->teardown)
+		return;
+	l = ld->lease;
+	log_dev(LOG_WARNING, 0, d->name, "removal", "The kernel removed the VFIO node of this leased device "
+		"(hot unplug, or vfio-pci unbound); it leaves lease %u now.", l->id);
+	if (l->state == LEASE_ACTIVE)
+		bus_lease_emit_device_lost(m, l, d->name, "the kernel is removing the device (hot unplug, or vfio-pci "
+					   "unbound); close your files of it and the removal completes");
+	lease_detach(ld, "removed by the kernel");
+}
+
 static const struct inventory_callbacks inventory_callbacks = {
 	.added = on_device_added,
 	.changed = on_device_changed,
 	.removed = on_device_removed,
+	.vfio_node_gone = on_vfio_node_gone,
 };
 
 static int load_config(const struct manager_options *o, struct config **ret, char **ret_error)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -155,6 +156,11 @@ static void release_finished(struct teardown *t)
 	else
 		r = 0, t->pidfd = safe_close(t->pidfd); /* not ours to reap: the driver link tells */
 	t->child = 0;
+	/* Removed from the bus (hot unplug): the removal event ends it. */
+	if (!sysfs_device_present(d->syspath)) {
+		step_log(d, "release", "no file open; the device left the bus");
+		return;
+	}
 	(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
 	if (r < 0 || strcmp(driver, "vfio-pci") == 0) {
 		_cleanup_free_ char *why = NULL;
@@ -263,8 +269,12 @@ static void release_start(struct teardown *t)
 	int r;
 
 	set_step(t, TEARDOWN_RELEASE);
-	if (t->fd >= 0 && !t->rdev)
-		(void)sysfs_vfio_cdev_devnum(d->syspath, &t->rdev);
+	if (t->fd >= 0 && !t->rdev && sysfs_vfio_cdev_devnum(d->syspath, &t->rdev) < 0) {
+		/* The node is gone already (a removal): the file says it too. */
+		struct stat st;
+		if (fstat(t->fd, &st) == 0 && S_ISCHR(st.st_mode))
+			t->rdev = st.st_rdev;
+	}
 	step_log(d, "release", "unbinding vfio-pci; no file of the device may stay open");
 	r = sysfs_unbind_start(d->syspath, d->name, &t->child);
 	if (r < 0) {
