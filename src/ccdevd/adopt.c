@@ -2,6 +2,7 @@
 #include "adopt.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "cleanup.h"
 #include "device.h"
+#include "dmabuf.h"
 #include "fdstore.h"
 #include "inventory.h"
 #include "kernel/iommufd.h"
@@ -262,6 +264,87 @@ static void adopt_without_state(struct manager *m, struct received *rc, struct r
 	}
 }
 
+/* Is fd the daemon's dma-buf of length bytes?  Else *why says what is wrong. */
+static bool dmabuf_fd_ok(int fd, uint64_t length, const char **why)
+{
+	uint64_t size;
+
+	if (fd < 0)
+		*why = "its dma-buf is not in the fd store";
+	else if (proc_dmabuf_size(fd, &size) < 0)
+		*why = "the fd stored as its dma-buf is no dma-buf";
+	else if (size != length)
+		*why = "the fd stored as its dma-buf has another size";
+	else
+		return true;
+	return false;
+}
+
+/* The exports of l's devices, each with its fd. */
+static void adopt_exports(struct lease *l, const struct saved_lease *s, struct received *rc)
+{
+	for (size_t k = 0; k < s->n_devices; k++) {
+		const struct saved_device *sd = &s->devices[k];
+		struct lease_device *ld = lease_find_device(l, &sd->address);
+		char name[FDSTORE_NAME_MAX], bdf[BDF_STRING_MAX];
+
+		bdf_format(&sd->address, bdf);
+		for (size_t e = 0; e < sd->n_exports; e++) {
+			struct vfio_dma_slice ranges[STATE_RANGES_MAX];
+			uint64_t total = 0;
+			const char *bad = NULL;
+			int fd;
+
+			fdstore_name_export(name, sizeof name, l->id, bdf, e);
+			fd = fdstore_take(rc->entries, rc->n, name);
+			for (size_t x = 0; x < sd->exports[e].n_ranges; x++) {
+				ranges[x] = (struct vfio_dma_slice){ sd->exports[e].ranges[x].offset,
+								     sd->exports[e].ranges[x].length };
+				total += ranges[x].length;
+			}
+			if (!ld)
+				bad = "its device was not re-adopted";
+			if (bad || !dmabuf_fd_ok(fd, total, &bad)) {
+				log_dev(LOG_WARNING, 0, bdf, "adopt", "Lease %u: export %zu of BAR %u dropped: %s.", l->id, e,
+					sd->exports[e].bar, bad);
+				safe_close(fd);
+				continue;
+			}
+			(void)dmabuf_adopt_export(ld, sd->exports[e].bar, ranges, sd->exports[e].n_ranges, fd);
+		}
+	}
+}
+
+/* The P2P mappings into l's IOAS.  One that cannot be trusted, or whose
+ * exporter did not come back, leaves the IOAS now: no mapping stays that
+ * nobody knows. */
+static void adopt_mappings(struct manager *m, struct lease *l, const struct saved_lease *s, struct received *rc)
+{
+	for (size_t k = 0; k < s->n_mappings; k++) {
+		const struct saved_mapping *mp = &s->mappings[k];
+		struct device *d = inventory_find(m->inventory, &mp->address);
+		struct lease_device *exporter = d ? d->attachment : NULL;
+		char name[FDSTORE_NAME_MAX], bdf[BDF_STRING_MAX];
+		const char *bad = NULL;
+		int fd;
+
+		bdf_format(&mp->address, bdf);
+		fdstore_name_mapping(name, sizeof name, l->id, mp->iova);
+		fd = fdstore_take(rc->entries, rc->n, name);
+		if (!exporter)
+			bad = "its exporting device was not re-adopted";
+		if (bad || !dmabuf_fd_ok(fd, mp->length, &bad)) {
+			log_meta(LOG_WARNING, 0, &(struct log_ctx){ .device = bdf, .lease = l->object_path, .op = "adopt" },
+				 "Mapping of BAR %u at IOVA 0x%" PRIx64 " dropped: %s.", mp->bar, mp->iova, bad);
+			if (mp->mapped && l->iommufd >= 0)
+				(void)iommufd_ioas_unmap(l->iommufd, l->ioas_id, mp->iova, mp->length);
+			safe_close(fd);
+			continue;
+		}
+		(void)dmabuf_adopt_mapping(l, exporter, mp->bar, mp->offset, mp->length, mp->iova, mp->mapped, fd);
+	}
+}
+
 /* The state file is good: leases and teardowns as it says, each checked. */
 static void adopt_from_state(struct manager *m, const struct saved_state *s, struct received *rc,
 			     struct resumed *res)
@@ -289,6 +372,18 @@ static void adopt_from_state(struct manager *m, const struct saved_state *s, str
 		log_meta(LOG_NOTICE, 0, &(struct log_ctx){ .lease = l->object_path, .op = "adopt" },
 			 "Lease %u re-adopted: uid %u pid %d (%s), %u device(s), IOAS %u.", l->id,
 			 (unsigned)l->owner_uid, (int)l->owner_pid, l->owner_name, lease_device_count(l), l->ioas_id);
+	}
+	/* dma-bufs once every lease is back: a mapping's exporter may be a
+	 * device of any of them. */
+	for (size_t i = 0; i < s->n_leases; i++) {
+		struct lease *l = manager_find_lease(m, s->leases[i].id);
+		if (l)
+			adopt_exports(l, &s->leases[i], rc);
+	}
+	for (size_t i = 0; i < s->n_leases; i++) {
+		struct lease *l = manager_find_lease(m, s->leases[i].id);
+		if (l)
+			adopt_mappings(m, l, &s->leases[i], rc);
 	}
 	for (size_t i = 0; i < s->n_teardowns; i++) {
 		const struct saved_teardown *t = &s->teardowns[i];

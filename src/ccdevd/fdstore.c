@@ -2,6 +2,7 @@
 #include "fdstore.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "cleanup.h"
+#include "dmabuf.h"
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
@@ -18,13 +20,29 @@ void fdstore_name_lease(char *buf, size_t size, unsigned lease_id, const char *w
 	snprintf(buf, size, "lease-%u-%s", lease_id, what);
 }
 
-void fdstore_name_device(char *buf, size_t size, unsigned lease_id, const char *bdf)
+/* FDNAME= takes no ':'; the bus object paths spell a BDF this way too. */
+static void no_colons(char *buf)
 {
-	snprintf(buf, size, "lease-%u-dev-%s", lease_id, bdf);
-	/* FDNAME= takes no ':'; the bus object paths spell a BDF this way too. */
 	for (char *p = buf; *p; p++)
 		if (*p == ':' || *p == '.')
 			*p = '_';
+}
+
+void fdstore_name_device(char *buf, size_t size, unsigned lease_id, const char *bdf)
+{
+	snprintf(buf, size, "lease-%u-dev-%s", lease_id, bdf);
+	no_colons(buf);
+}
+
+void fdstore_name_export(char *buf, size_t size, unsigned lease_id, const char *bdf, size_t k)
+{
+	snprintf(buf, size, "lease-%u-export-%s-%zu", lease_id, bdf, k);
+	no_colons(buf);
+}
+
+void fdstore_name_mapping(char *buf, size_t size, unsigned lease_id, uint64_t iova)
+{
+	snprintf(buf, size, "lease-%u-map-%" PRIx64, lease_id, iova);
 }
 
 void fdstore_init(struct fdstore *s)
@@ -49,7 +67,7 @@ static int collect(struct manager *m, struct fdstore_entry **ret, size_t *ret_n)
 	char name[FDSTORE_NAME_MAX];
 
 	for (struct lease *l = m->leases; l; l = l->next)
-		max += 2 + lease_device_count(l);
+		max += 2 + lease_device_count(l) + dmabuf_count_exports(l) + dmabuf_count_mappings(l);
 	e = calloc(max ? max : 1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -68,8 +86,17 @@ static int collect(struct manager *m, struct fdstore_entry **ret, size_t *ret_n)
 		fdstore_name_lease(name, sizeof name, l->id, "pidfd");
 		ADD(l->owner_pidfd);
 		for (struct lease_device *ld = l->devices; ld; ld = ld->next) {
+			size_t k = 0;
 			fdstore_name_device(name, sizeof name, l->id, ld->name);
 			ADD(ld->fd);
+			for (struct dmabuf_export *x = ld->exports; x; x = x->next) {
+				fdstore_name_export(name, sizeof name, l->id, ld->name, k++);
+				ADD(x->fd);
+			}
+		}
+		for (struct dmabuf_mapping *mp = l->mappings; mp; mp = mp->next) {
+			fdstore_name_mapping(name, sizeof name, l->id, mp->iova);
+			ADD(mp->fd);
 		}
 	}
 #undef ADD

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct manager;
 
@@ -51,4 +52,8 @@ void fdstore_entries_free(struct fdstore_entry *entries, size_t n);
 /* The names above, into buf. */
 void fdstore_name_lease(char *buf, size_t size, unsigned lease_id, const char *what);
 void fdstore_name_device(char *buf, size_t size, unsigned lease_id, const char *bdf);
+/* lease-N-export-BDF-K (the K-th export of that device), lease-N-map-IOVA
+ * (hex): the daemon's dma-bufs (dmabuf.h). */
+void fdstore_name_export(char *buf, size_t size, unsigned lease_id, const char *bdf, size_t k);
+void fdstore_name_mapping(char *buf, size_t size, unsigned lease_id, uint64_t iova);
 #define FDSTORE_NAME_MAX 64

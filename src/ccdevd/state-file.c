@@ -23,9 +23,15 @@ void saved_state_free(struct saved_state *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->n_leases; i++) {
-		for (size_t k = 0; k < s->leases[i].n_devices; k++)
-			free(s->leases[i].devices[k].original_driver);
+		for (size_t k = 0; k < s->leases[i].n_devices; k++) {
+			struct saved_device *d = &s->leases[i].devices[k];
+			for (size_t e = 0; e < d->n_exports; e++)
+				free(d->exports[e].ranges);
+			free(d->exports);
+			free(d->original_driver);
+		}
 		free(s->leases[i].devices);
+		free(s->leases[i].mappings);
 		free(s->leases[i].owner_name);
 	}
 	free(s->leases);
@@ -205,8 +211,124 @@ static int get_array(const struct reader *rd, const char *where, json_object *v,
 	return 0;
 }
 
+/* An optional array key, taken out of o so read_object() need not know it. */
+static json_object *take_optional(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	json_object_get(v);
+	json_object_object_del(o, key);
+	return v;
+}
+
+static int read_range(const struct reader *rd, const char *where, json_object *o, struct saved_range *x)
+{
+	const struct field fields[] = {
+		{ "offset", F_U64, &x->offset, true },
+		{ "length", F_U64, &x->length, true },
+	};
+	int r = read_object(rd, where, o, fields, ELEMENTSOF(fields), NULL, NULL);
+
+	if (r >= 0 && (x->length == 0 || x->offset + x->length < x->offset))
+		return bad(rd, where, "length must be set and offset + length must not overflow");
+	return r;
+}
+
+static int read_export(const struct reader *rd, const char *where, json_object *o, struct saved_export *e)
+{
+	const struct field fields[] = {
+		{ "bar", F_U32, &e->bar, true },
+	};
+	json_object *ranges = NULL;
+	char at[256];
+	int r;
+
+	r = read_object(rd, where, o, fields, ELEMENTSOF(fields), &ranges, "ranges");
+	if (r < 0)
+		return r;
+	if (e->bar > 5)
+		return bad(rd, where, "bar must be 0..5");
+	snprintf(at, sizeof at, "%s.ranges", where);
+	r = get_array(rd, at, ranges, STATE_RANGES_MAX, &e->n_ranges);
+	if (r < 0)
+		return r;
+	if (e->n_ranges == 0)
+		return bad(rd, at, "an export has at least one range");
+	e->ranges = calloc(e->n_ranges, sizeof(*e->ranges));
+	if (!e->ranges)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n_ranges; i++) {
+		snprintf(at, sizeof at, "%s.ranges[%zu]", where, i);
+		r = read_range(rd, at, json_object_array_get_idx(ranges, i), &e->ranges[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int read_mapping(const struct reader *rd, const char *where, json_object *o, struct saved_mapping *mp)
+{
+	const struct field fields[] = {
+		{ "address", F_BDF, &mp->address, true },
+		{ "bar", F_U32, &mp->bar, true },
+		{ "offset", F_U64, &mp->offset, true },
+		{ "length", F_U64, &mp->length, true },
+		{ "iova", F_U64, &mp->iova, true },
+		{ "mapped", F_BOOL, &mp->mapped, true },
+	};
+	int r = read_object(rd, where, o, fields, ELEMENTSOF(fields), NULL, NULL);
+
+	if (r < 0)
+		return r;
+	if (mp->bar > 5 || mp->length == 0 || mp->iova + mp->length < mp->iova || mp->offset + mp->length < mp->offset)
+		return bad(rd, where, "bar must be 0..5, length set, and neither iova nor offset + length overflow");
+	return 0;
+}
+
+/* An optional array of what read_one reads, n of them at most, into *ret. */
+static int read_array(const struct reader *rd, const char *where, json_object *v, size_t max, size_t elem_size,
+		      int (*read_one)(const struct reader *, const char *, json_object *, void *), void **ret,
+		      size_t *ret_n)
+{
+	char at[256];
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!v)
+		return 0;
+	r = get_array(rd, where, v, max, ret_n);
+	if (r < 0)
+		return r;
+	*ret = calloc(*ret_n ? *ret_n : 1, elem_size);
+	if (!*ret)
+		return -ENOMEM;
+	for (size_t i = 0; i < *ret_n; i++) {
+		snprintf(at, sizeof at, "%s[%zu]", where, i);
+		r = read_one(rd, at, json_object_array_get_idx(v, i), (char *)*ret + i * elem_size);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int read_export_any(const struct reader *rd, const char *where, json_object *o, void *out)
+{
+	return read_export(rd, where, o, out);
+}
+
+static int read_mapping_any(const struct reader *rd, const char *where, json_object *o, void *out)
+{
+	return read_mapping(rd, where, o, out);
+}
+
 static int read_device(const struct reader *rd, const char *where, json_object *o, struct saved_device *d)
 {
+	_cleanup_(json_object_putp) json_object *exports = take_optional(o, "exports");
+	char at[320];
+	void *p;
 	const struct field fields[] = {
 		{ "address", F_BDF, &d->address, true },
 		{ "steps", F_STEPS, &d->steps_done, true },
@@ -223,7 +345,11 @@ static int read_device(const struct reader *rd, const char *where, json_object *
 	if (!!(d->steps_done & (1u << ATTACH_BIND)) != (d->dev_id != 0) ||
 	    !!(d->steps_done & (1u << ATTACH_PT)) != (d->pt_id != 0))
 		return bad(rd, where, "dev_id and pt_id must be set exactly when bind and attach are done");
-	return 0;
+	snprintf(at, sizeof at, "%s.exports", where);
+	r = read_array(rd, at, exports, STATE_EXPORTS_MAX, sizeof(struct saved_export), read_export_any, &p,
+		       &d->n_exports);
+	d->exports = p;
+	return r;
 }
 
 static int read_lease(const struct reader *rd, const char *where, json_object *o, struct saved_lease *l)
@@ -236,8 +362,10 @@ static int read_lease(const struct reader *rd, const char *where, json_object *o
 		{ "ioas_id", F_U32, &l->ioas_id, true },
 		{ "state", F_LEASE_STATE, &l->releasing, true },
 	};
+	_cleanup_(json_object_putp) json_object *mappings = take_optional(o, "mappings");
 	json_object *devices = NULL;
 	char at[256];
+	void *p;
 	int r;
 
 	r = read_object(rd, where, o, fields, ELEMENTSOF(fields), &devices, "devices");
@@ -260,6 +388,17 @@ static int read_lease(const struct reader *rd, const char *where, json_object *o
 		if (l->devices[k].pt_id && l->devices[k].pt_id != l->ioas_id)
 			return bad(rd, at, "pt_id %u is not the lease's IOAS %u", l->devices[k].pt_id, l->ioas_id);
 	}
+	snprintf(at, sizeof at, "%s.mappings", where);
+	r = read_array(rd, at, mappings, STATE_MAPPINGS_MAX, sizeof(struct saved_mapping), read_mapping_any, &p,
+		       &l->n_mappings);
+	l->mappings = p;
+	if (r < 0)
+		return r;
+	/* One fd name per IOVA. */
+	for (size_t i = 0; i < l->n_mappings; i++)
+		for (size_t j = 0; j < i; j++)
+			if (l->mappings[i].iova == l->mappings[j].iova)
+				return bad(rd, at, "two mappings at IOVA 0x%" PRIx64, l->mappings[i].iova);
 	return 0;
 }
 
@@ -452,7 +591,40 @@ char *state_format(const struct saved_state *s)
 			json_object_object_add(od, "pt_id", json_object_new_uint64(d->pt_id));
 			json_object_object_add(od, "memlock_quota", json_object_new_uint64(d->memlock_quota));
 			json_object_object_add(od, "original_driver", json_object_new_string(d->original_driver));
+			if (d->n_exports) {
+				json_object *exports = json_object_new_array();
+				for (size_t e = 0; e < d->n_exports; e++) {
+					json_object *oe = json_object_new_object(), *ranges = json_object_new_array();
+					json_object_object_add(oe, "bar", json_object_new_uint64(d->exports[e].bar));
+					for (size_t x = 0; x < d->exports[e].n_ranges; x++) {
+						json_object *orr = json_object_new_object();
+						json_object_object_add(orr, "offset",
+								       json_object_new_uint64(d->exports[e].ranges[x].offset));
+						json_object_object_add(orr, "length",
+								       json_object_new_uint64(d->exports[e].ranges[x].length));
+						json_object_array_add(ranges, orr);
+					}
+					json_object_object_add(oe, "ranges", ranges);
+					json_object_array_add(exports, oe);
+				}
+				json_object_object_add(od, "exports", exports);
+			}
 			json_object_array_add(devices, od);
+		}
+		if (l->n_mappings) {
+			json_object *mappings = json_object_new_array();
+			for (size_t k = 0; k < l->n_mappings; k++) {
+				const struct saved_mapping *mp = &l->mappings[k];
+				json_object *om = json_object_new_object();
+				json_object_object_add(om, "address", json_object_new_string(bdf_format(&mp->address, name)));
+				json_object_object_add(om, "bar", json_object_new_uint64(mp->bar));
+				json_object_object_add(om, "offset", json_object_new_uint64(mp->offset));
+				json_object_object_add(om, "length", json_object_new_uint64(mp->length));
+				json_object_object_add(om, "iova", json_object_new_uint64(mp->iova));
+				json_object_object_add(om, "mapped", json_object_new_boolean(mp->mapped));
+				json_object_array_add(mappings, om);
+			}
+			json_object_object_add(o, "mappings", mappings);
 		}
 		json_object_array_add(leases, o);
 	}

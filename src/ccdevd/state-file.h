@@ -14,7 +14,12 @@
  *                   "state": "active"|"releasing",
  *                   "devices": [ { "address", "steps": ["claim", ...],
  *                                  "dev_id", "pt_id", "memlock_quota",
- *                                  "original_driver" } ] } ],
+ *                                  "original_driver",
+ *                                  optional "exports": [ { "bar",
+ *                                      "ranges": [ { "offset", "length" } ] } ]
+ *                                } ],
+ *                   optional "mappings": [ { "address", "bar", "offset",
+ *                                  "length", "iova", "mapped" } ] } ],
  *     "teardowns": [ { "address", "step", "file_bound", "original_driver",
  *                      "reason", optional "release_pid" } ],
  *     "memlock_saved": [ { "pid", "cur", "max" } ] }
@@ -39,6 +44,28 @@
 #define STATE_STRING_MAX 4096
 #define STATE_SIZE_MAX (64u << 20)
 
+#define STATE_EXPORTS_MAX 64   /* per device */
+#define STATE_RANGES_MAX 16    /* per export */
+#define STATE_MAPPINGS_MAX 128 /* per lease */
+
+/* A dma-buf the owner got (ExportDmaBuf): fd lease-N-export-BDF-K. */
+struct saved_range {
+	uint64_t offset, length;
+};
+struct saved_export {
+	uint32_t bar;
+	struct saved_range *ranges;
+	size_t n_ranges;
+};
+
+/* A P2P mapping into the lease's IOAS (MapDmaBuf): fd lease-N-map-IOVA. */
+struct saved_mapping {
+	struct bdf address;       /* the exporting device */
+	uint32_t bar;
+	uint64_t offset, length, iova;
+	bool mapped;
+};
+
 struct saved_device {
 	struct bdf address;
 	unsigned steps_done;      /* 1 << enum attach_step */
@@ -46,6 +73,8 @@ struct saved_device {
 	uint32_t dev_id, pt_id;
 	uint64_t memlock_quota;
 	char *original_driver;
+	struct saved_export *exports;
+	size_t n_exports;
 };
 
 struct saved_lease {
@@ -57,6 +86,8 @@ struct saved_lease {
 	bool releasing;
 	struct saved_device *devices;
 	size_t n_devices;
+	struct saved_mapping *mappings;
+	size_t n_mappings;
 };
 
 struct saved_teardown {

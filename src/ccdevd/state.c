@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "device.h"
+#include "dmabuf.h"
 #include "fdstore.h"
 #include "inventory.h"
 #include "lease.h"
@@ -37,6 +38,51 @@ int state_init(struct manager *m)
 	if (asprintf(&m->state_path, "%s/" STATE_FILE, dir) < 0) {
 		m->state_path = NULL;
 		return log_error_errno(ENOMEM, "Out of memory.");
+	}
+	return 0;
+}
+
+static int snapshot_exports(const struct lease_device *ld, struct saved_device *sd)
+{
+	size_t n = 0;
+
+	for (const struct dmabuf_export *e = ld->exports; e; e = e->next)
+		n++;
+	if (!n)
+		return 0;
+	sd->exports = calloc(n, sizeof(*sd->exports));
+	if (!sd->exports)
+		return -ENOMEM;
+	for (const struct dmabuf_export *e = ld->exports; e; e = e->next) {
+		struct saved_export *se = &sd->exports[sd->n_exports++];
+		se->bar = e->bar;
+		se->ranges = calloc(e->n_ranges, sizeof(*se->ranges));
+		if (!se->ranges)
+			return -ENOMEM;
+		for (size_t i = 0; i < e->n_ranges; i++)
+			se->ranges[i] = (struct saved_range){ e->ranges[i].offset, e->ranges[i].length };
+		se->n_ranges = e->n_ranges;
+	}
+	return 0;
+}
+
+static int snapshot_mappings(const struct lease *l, struct saved_lease *sl)
+{
+	size_t n = dmabuf_count_mappings(l);
+
+	if (!n)
+		return 0;
+	sl->mappings = calloc(n, sizeof(*sl->mappings));
+	if (!sl->mappings)
+		return -ENOMEM;
+	for (const struct dmabuf_mapping *mp = l->mappings; mp; mp = mp->next) {
+		struct bdf address;
+		/* A mapping whose exporter left is unmapped and dropped at once;
+		 * none is kept without one. */
+		if (!mp->exporter || bdf_parse(mp->device, &address) < 0)
+			continue;
+		sl->mappings[sl->n_mappings++] = (struct saved_mapping){ .address = address, .bar = mp->bar,
+			.offset = mp->offset, .length = mp->length, .iova = mp->iova, .mapped = mp->mapped };
 	}
 	return 0;
 }
@@ -77,7 +123,13 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 						     .original_driver = strdup(ld->device->original_driver) };
 			if (!sd->original_driver)
 				return -ENOMEM;
+			r = snapshot_exports(ld, sd);
+			if (r < 0)
+				return r;
 		}
+		r = snapshot_mappings(l, sl);
+		if (r < 0)
+			return r;
 	}
 
 	devices = inventory_devices(m->inventory, &n_devices);

@@ -28,6 +28,18 @@ static struct saved_state *sample(void)
 		.original_driver = strdup("e1000e") };
 	s->leases[0].devices[1] = (struct saved_device){ .address = { 0, 3, 0, 0 }, .steps_done = 1u << ATTACH_OPEN,
 							 .original_driver = strdup("") };
+	/* A dma-buf export of device 0 (two ranges), and a P2P mapping of it
+	 * into the lease's IOAS, recorded as revoked (a reset was under way). */
+	s->leases[0].devices[0].n_exports = 1;
+	s->leases[0].devices[0].exports = calloc(1, sizeof(struct saved_export));
+	s->leases[0].devices[0].exports[0] = (struct saved_export){ .bar = 2, .n_ranges = 2,
+		.ranges = calloc(2, sizeof(struct saved_range)) };
+	s->leases[0].devices[0].exports[0].ranges[0] = (struct saved_range){ 0x1000, 0x1000 };
+	s->leases[0].devices[0].exports[0].ranges[1] = (struct saved_range){ 0x8000, 0x2000 };
+	s->leases[0].n_mappings = 1;
+	s->leases[0].mappings = calloc(1, sizeof(struct saved_mapping));
+	s->leases[0].mappings[0] = (struct saved_mapping){ .address = { 0, 1, 0, 0 }, .bar = 0, .offset = 0x4000,
+							   .length = 0x1000, .iova = 0x8000000, .mapped = false };
 	s->n_teardowns = 1;
 	s->teardowns = calloc(1, sizeof(*s->teardowns));
 	s->teardowns[0] = (struct saved_teardown){ .address = { 0, 2, 0, 0 }, .step = TEARDOWN_RESET, .file_bound = true,
@@ -56,6 +68,13 @@ static void round_trip(void)
 		CHECK(back->leases[0].devices[0].claimed && back->leases[0].devices[0].memlock_quota == 64u << 20);
 		CHECK(strcmp(back->leases[0].devices[0].original_driver, "e1000e") == 0);
 		CHECK(back->leases[0].devices[1].steps_done == 1u << ATTACH_OPEN && !back->leases[0].devices[1].claimed);
+		CHECK(back->leases[0].devices[0].n_exports == 1 && back->leases[0].devices[1].n_exports == 0);
+		CHECK(back->leases[0].devices[0].exports[0].bar == 2 && back->leases[0].devices[0].exports[0].n_ranges == 2);
+		CHECK(back->leases[0].devices[0].exports[0].ranges[1].offset == 0x8000 &&
+		      back->leases[0].devices[0].exports[0].ranges[1].length == 0x2000);
+		CHECK(back->leases[0].n_mappings == 1 && back->leases[0].mappings[0].iova == 0x8000000);
+		CHECK(back->leases[0].mappings[0].offset == 0x4000 && back->leases[0].mappings[0].length == 0x1000);
+		CHECK(!back->leases[0].mappings[0].mapped && back->leases[0].mappings[0].address.bus == 1);
 		CHECK(back->teardowns[0].step == TEARDOWN_RESET && back->teardowns[0].file_bound);
 		CHECK(strcmp(back->teardowns[0].reason, "owner exited") == 0);
 		CHECK(back->memlock[0].max == UINT64_MAX && back->memlock[0].cur == 8u << 20);
@@ -133,6 +152,12 @@ static void refusals(void)
 	CHECK(refused("\"pid\": 345", "\"pid\": 345, \"cur\": 1, \"max\": 1 }, { \"pid\": 345", "appears twice"));
 	CHECK(refused("\"reason\": \"owner exited\"", "\"reason\": \"owner\\u0000exited\"", "without NUL"));
 	CHECK(refused("\"memlock_saved\"", "\"memlock_saved_x\"", "unknown key"));
+	CHECK(refused("\"bar\": 2", "\"bar\": 6", "bar must be 0..5"));
+	CHECK(refused("\"length\": 8192", "\"length\": 0", "length must be set"));
+	CHECK(refused("\"iova\": 134217728", "\"iova\": 18446744073709551615", "overflow"));
+	CHECK(refused("\"mapped\": false", "\"mapped\": 0", "true or false"));
+	CHECK(refused("\"mapped\": false", "\"mapped\": false }, { \"address\": \"0000:01:00.0\", \"bar\": 0, "
+		      "\"offset\": 0, \"length\": 4096, \"iova\": 134217728, \"mapped\": true", "two mappings at IOVA"));
 	CHECK(refused("{", "[", ""));
 }
 
