@@ -209,8 +209,9 @@ static int parse_id_list(const struct parser *p, json_object *v, const char *whe
 }
 
 /* {"everyone": b, "users": [...], "groups": [...]} at where ("readers",
- * a rule's "dmabuf_importers"). */
-static int parse_access_object(const struct parser *p, json_object *v, const char *where, struct access_list *a)
+ * a rule's "dmabuf_importers", which takes no "everyone"). */
+static int parse_access_object(const struct parser *p, json_object *v, const char *where, bool everyone_ok,
+			       struct access_list *a)
 {
 	int r = expect_type(p, v, json_type_object, where);
 
@@ -221,14 +222,17 @@ static int parse_access_object(const struct parser *p, json_object *v, const cha
 
 		if (!w)
 			return -ENOMEM;
-		if (streq(key, "everyone")) {
+		if (streq(key, "everyone") && !everyone_ok)
+			r = fail(p, -EINVAL, w, "not allowed here: list the users or groups who may map this "
+				 "device's BARs");
+		else if (streq(key, "everyone")) {
 			r = expect_type(p, val, json_type_boolean, w);
 			if (r >= 0)
 				a->everyone = json_object_get_boolean(val);
 		} else if (streq(key, "users") || streq(key, "groups"))
 			r = parse_id_list(p, val, w, streq(key, "groups"), a);
 		else
-			r = unknown_key(p, where, key, "everyone, users or groups");
+			r = unknown_key(p, where, key, everyone_ok ? "everyone, users or groups" : "users or groups");
 		if (r < 0)
 			return r;
 	}
@@ -340,7 +344,7 @@ static int parse_rule(const struct parser *p, json_object *v, struct device_rule
 		else if (streq(key, "memlock_mib"))
 			r = parse_memlock(p, val, w, &rule->memlock_bytes);
 		else if (streq(key, "dmabuf_importers"))
-			r = parse_access_object(p, val, w, &rule->dmabuf_importers);
+			r = parse_access_object(p, val, w, false, &rule->dmabuf_importers);
 		else if (streq(key, "everyone"))
 			r = fail(p, -EINVAL, w, "only valid in \"readers\"; list users or groups instead");
 		else
@@ -429,7 +433,7 @@ static int parse_top(const struct parser *p, json_object *root, struct config *c
 			    type_to_name(json_object_get_type(root)));
 	json_object_object_foreach(root, key, val) {
 		if (streq(key, "readers"))
-			r = parse_access_object(p, val, "readers", &c->readers);
+			r = parse_access_object(p, val, "readers", true, &c->readers);
 		else if (streq(key, "devices"))
 			r = parse_devices(p, val, c);
 		else if (streq(key, "limits"))

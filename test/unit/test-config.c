@@ -410,6 +410,8 @@ static void test_dmabuf_importers_lists_who_may_map_a_device_s_bars(void)
 		    ": devices[0].dmabuf_importers: ", "expected an object");
 	check_error("{ 'devices': [ { 'class': '02', 'dmabuf_importers': { 'user': [1] } } ] }",
 		    ": devices[0].dmabuf_importers.user: unknown key", NULL);
+	check_error("{ 'devices': [ { 'class': '02', 'dmabuf_importers': { 'everyone': true } } ] }",
+		    ": devices[0].dmabuf_importers.everyone: not allowed here", NULL);
 }
 
 static void test_limits_memlock_mib_per_user_is_read_in_bytes(void)
