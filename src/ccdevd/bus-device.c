@@ -6,6 +6,7 @@
 
 #include "bus-access.h"
 #include "bus.h"
+#include "bus-signals.h"
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
@@ -205,20 +206,31 @@ int bus_device_register(struct manager *m)
 	return 0;
 }
 
+static int device_signal_body(sd_bus_message *msg, void *userdata)
+{
+	const struct device *d = userdata;
+
+	return sd_bus_message_append(msg, "so", d->name, d->object_path);
+}
+
+/* The object manager's InterfacesAdded/Removed carry every property, and
+ * sd-bus only broadcasts them: they go out only while the inventory is
+ * public (bus-signals.h); subscribers have DeviceAdded/DeviceRemoved. */
 void bus_device_published(struct manager *m, struct device *d)
 {
-	(void)sd_bus_emit_object_added(m->bus, d->object_path);
-	(void)sd_bus_emit_signal(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceAdded", "so",
-				 d->name, d->object_path);
+	if (bus_inventory_is_public(m))
+		(void)sd_bus_emit_object_added(m->bus, d->object_path);
+	bus_send_inventory_signal(m, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceAdded", device_signal_body, d);
 }
 
 /* Must run while the device is still findable (managed), so sd-bus can list
  * the interfaces that go away. */
 void bus_device_unpublished(struct manager *m, struct device *d)
 {
-	(void)sd_bus_emit_object_removed(m->bus, d->object_path);
-	(void)sd_bus_emit_signal(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceRemoved", "so",
-				 d->name, d->object_path);
+	if (bus_inventory_is_public(m))
+		(void)sd_bus_emit_object_removed(m->bus, d->object_path);
+	bus_send_inventory_signal(m, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceRemoved", device_signal_body,
+				  d);
 }
 
 void bus_device_emit_changed(struct manager *m, struct device *d, unsigned mask)
@@ -244,6 +256,10 @@ void bus_device_emit_changed(struct manager *m, struct device *d, unsigned mask)
 			for (size_t j = 0; j < 2 && map[i].names[j]; j++)
 				names[k++] = (char *)map[i].names[j];
 	names[k] = NULL;
-	if (k > 0)
+	if (k == 0)
+		return;
+	if (bus_inventory_is_public(m))
 		(void)sd_bus_emit_properties_changed_strv(m->bus, d->object_path, CCDEVD_DEVICE_IFACE, names);
+	else
+		bus_send_invalidated(m, d->object_path, CCDEVD_DEVICE_IFACE, (const char *const *)names);
 }

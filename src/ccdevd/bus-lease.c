@@ -13,6 +13,7 @@
 
 #include "bus-access.h"
 #include "bus.h"
+#include "bus-signals.h"
 #include "group.h"
 #include "cleanup.h"
 #include "dmabuf.h"
@@ -632,80 +633,187 @@ int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *er
 	return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }
 
+/* ---- signals: to the owner and root's subscriptions only (bus-signals.h) ---- */
+
+/* One property of l as a dictionary entry {name: value}. */
+static int append_lease_property(sd_bus_message *msg, struct lease *l, const char *name)
+{
+	static const struct {
+		const char *name, *signature;
+		sd_bus_property_get_t get;
+	} getters[] = {
+		{ "Devices", "as", property_devices },
+		{ "State", "s", property_state },
+		{ "OwnerName", "s", property_owner_name },
+		{ "DmaBufExports", "a(sua(tt))", property_dmabuf_exports },
+		{ "DmaBufMappings", "a(ttsuts)", property_dmabuf_mappings },
+	};
+	int r = sd_bus_message_open_container(msg, 'e', "sv");
+
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(msg, "s", name);
+	if (r < 0)
+		return r;
+	if (strcmp(name, "Owner") == 0 || strcmp(name, "OwnerPid") == 0 || strcmp(name, "IoasId") == 0)
+		r = sd_bus_message_append(msg, "v", "u", strcmp(name, "Owner") == 0 ? (uint32_t)l->owner_uid
+							 : strcmp(name, "OwnerPid") == 0 ? (uint32_t)l->owner_pid
+											: l->ioas_id);
+	else if (strcmp(name, "MemlockLimit") == 0)
+		r = sd_bus_message_append(msg, "v", "t", l->memlock_limit);
+	else {
+		size_t i;
+		for (i = 0; i < ELEMENTSOF(getters) && strcmp(getters[i].name, name) != 0; i++)
+			;
+		if (i == ELEMENTSOF(getters))
+			return -EINVAL;
+		r = sd_bus_message_open_container(msg, 'v', getters[i].signature);
+		if (r >= 0)
+			r = getters[i].get(NULL, l->object_path, CCDEVD_LEASE_IFACE, name, msg, l, NULL);
+		if (r >= 0)
+			r = sd_bus_message_close_container(msg);
+	}
+	return r < 0 ? r : sd_bus_message_close_container(msg);
+}
+
+struct lease_body {
+	struct lease *l;
+	const char *property; /* PropertiesChanged */
+	const char *reason;   /* LeaseReleased */
+};
+
+static int properties_changed_body(sd_bus_message *msg, void *userdata)
+{
+	struct lease_body *b = userdata;
+	int r = sd_bus_message_append(msg, "s", CCDEVD_LEASE_IFACE);
+
+	if (r >= 0)
+		r = sd_bus_message_open_container(msg, 'a', "{sv}");
+	if (r >= 0)
+		r = append_lease_property(msg, b->l, b->property);
+	if (r >= 0)
+		r = sd_bus_message_close_container(msg);
+	return r < 0 ? r : sd_bus_message_append(msg, "as", 0);
+}
+
+static int interfaces_added_body(sd_bus_message *msg, void *userdata)
+{
+	static const char *const names[] = { "Owner", "OwnerPid", "OwnerName", "IoasId", "Devices", "State",
+					     "MemlockLimit", "DmaBufExports", "DmaBufMappings" };
+	struct lease_body *b = userdata;
+	int r = sd_bus_message_append(msg, "o", b->l->object_path);
+
+	if (r >= 0)
+		r = sd_bus_message_open_container(msg, 'a', "{sa{sv}}");
+	if (r >= 0)
+		r = sd_bus_message_open_container(msg, 'e', "sa{sv}");
+	if (r >= 0)
+		r = sd_bus_message_append(msg, "s", CCDEVD_LEASE_IFACE);
+	if (r >= 0)
+		r = sd_bus_message_open_container(msg, 'a', "{sv}");
+	for (size_t i = 0; r >= 0 && i < ELEMENTSOF(names); i++)
+		r = append_lease_property(msg, b->l, names[i]);
+	for (int k = 0; r >= 0 && k < 3; k++)
+		r = sd_bus_message_close_container(msg);
+	return r;
+}
+
+static int interfaces_removed_body(sd_bus_message *msg, void *userdata)
+{
+	struct lease_body *b = userdata;
+
+	return sd_bus_message_append(msg, "oas", b->l->object_path, 1, CCDEVD_LEASE_IFACE);
+}
+
+static int lease_released_body(sd_bus_message *msg, void *userdata)
+{
+	struct lease_body *b = userdata;
+
+	return sd_bus_message_append(msg, "os", b->l->object_path, b->reason);
+}
+
+#define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
+
 void bus_lease_emit_released(struct manager *m, struct lease *l, const char *reason)
 {
-	(void)sd_bus_emit_object_removed(m->bus, l->object_path);
-	(void)sd_bus_emit_signal(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "LeaseReleased", "os",
-				 l->object_path, reason);
+	struct lease_body b = { .l = l, .reason = reason };
+
+	bus_send_lease_signal(m, l, CCDEVD_OBJECT_ROOT, OBJECT_MANAGER_IFACE, "InterfacesRemoved",
+			      interfaces_removed_body, &b);
+	bus_send_lease_signal(m, l, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "LeaseReleased", lease_released_body,
+			      &b);
 }
 
 void bus_lease_emit_changed(struct manager *m, struct lease *l, const char *property)
 {
-	(void)sd_bus_emit_properties_changed(m->bus, l->object_path, CCDEVD_LEASE_IFACE, property, NULL);
+	struct lease_body b = { .l = l, .property = property };
+
+	bus_send_lease_signal(m, l, l->object_path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+			      properties_changed_body, &b);
 }
 
 void bus_lease_emit_added(struct manager *m, struct lease *l)
 {
-	(void)sd_bus_emit_object_added(m->bus, l->object_path);
+	struct lease_body b = { .l = l };
+
+	bus_send_lease_signal(m, l, CCDEVD_OBJECT_ROOT, OBJECT_MANAGER_IFACE, "InterfacesAdded",
+			      interfaces_added_body, &b);
 }
 
-/* Lease signals go to the owner only: unicast, never broadcast. */
-static int new_owner_signal(struct manager *m, struct lease *l, const char *member, sd_bus_message **ret)
-{
-	int r = sd_bus_message_new_signal(m->bus, ret, l->object_path, CCDEVD_LEASE_IFACE, member);
+struct dmabuf_body {
+	uint64_t iova, length;
+	const char *device, *reason;
+	uint32_t bar;
+	bool flag;
+};
 
-	if (r >= 0)
-		r = sd_bus_message_set_destination(*ret, l->owner_name);
-	return r;
+static int dmabuf_body(sd_bus_message *msg, void *userdata)
+{
+	struct dmabuf_body *b = userdata;
+	int r = sd_bus_message_append(msg, "ttsu", b->iova, b->length, b->device, b->bar);
+
+	return r >= 0 && b->reason ? sd_bus_message_append(msg, "s", b->reason) : r;
 }
 
-static void send_owner_signal(struct lease *l, const char *member, sd_bus_message *msg, int r)
+static int device_reason_body(sd_bus_message *msg, void *userdata)
 {
-	if (r >= 0)
-		r = sd_bus_send(NULL, msg, NULL);
-	if (r < 0)
-		log_warning_errno(r, "Lease %u: cannot send %s to %s: %m", l->id, member, l->owner_name);
+	struct dmabuf_body *b = userdata;
+
+	return sd_bus_message_append(msg, "ss", b->device, b->reason);
+}
+
+static int device_resumed_body(sd_bus_message *msg, void *userdata)
+{
+	struct dmabuf_body *b = userdata;
+
+	return sd_bus_message_append(msg, "sb", b->device, (int)b->flag);
 }
 
 void bus_lease_emit_dmabuf(struct manager *m, struct lease *l, const char *member, uint64_t iova, uint64_t length,
 			   const char *device, uint32_t bar, const char *reason)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-	int r = new_owner_signal(m, l, member, &msg);
+	struct dmabuf_body b = { .iova = iova, .length = length, .device = device, .bar = bar, .reason = reason };
 
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ttsu", iova, length, device, bar);
-	if (r >= 0 && reason)
-		r = sd_bus_message_append(msg, "s", reason);
-	send_owner_signal(l, member, msg, r);
+	bus_send_lease_signal(m, l, l->object_path, CCDEVD_LEASE_IFACE, member, dmabuf_body, &b);
 }
 
 void bus_lease_emit_device_paused(struct manager *m, struct lease *l, const char *device, const char *reason)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-	int r = new_owner_signal(m, l, "DevicePaused", &msg);
+	struct dmabuf_body b = { .device = device, .reason = reason };
 
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", device, reason);
-	send_owner_signal(l, "DevicePaused", msg, r);
+	bus_send_lease_signal(m, l, l->object_path, CCDEVD_LEASE_IFACE, "DevicePaused", device_reason_body, &b);
 }
 
 void bus_lease_emit_device_resumed(struct manager *m, struct lease *l, const char *device, bool reset_done)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-	int r = new_owner_signal(m, l, "DeviceResumed", &msg);
+	struct dmabuf_body b = { .device = device, .flag = reset_done };
 
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "sb", device, (int)reset_done);
-	send_owner_signal(l, "DeviceResumed", msg, r);
+	bus_send_lease_signal(m, l, l->object_path, CCDEVD_LEASE_IFACE, "DeviceResumed", device_resumed_body, &b);
 }
 
 void bus_lease_emit_device_lost(struct manager *m, struct lease *l, const char *device, const char *reason)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
-	int r = new_owner_signal(m, l, "DeviceLost", &msg);
+	struct dmabuf_body b = { .device = device, .reason = reason };
 
-	if (r >= 0)
-		r = sd_bus_message_append(msg, "ss", device, reason);
-	send_owner_signal(l, "DeviceLost", msg, r);
+	bus_send_lease_signal(m, l, l->object_path, CCDEVD_LEASE_IFACE, "DeviceLost", device_reason_body, &b);
 }

@@ -6,6 +6,7 @@
 #include "build-config.h"
 #include "bus-access.h"
 #include "bus.h"
+#include "bus-signals.h"
 #include "cleanup.h"
 #include "config.h"
 #include "log.h"
@@ -129,6 +130,38 @@ static int property_config_path(sd_bus *bus, const char *path, const char *inter
 	return sd_bus_message_append(reply, "s", m->config->path);
 }
 
+/* Subscribe: inventory signals (unless they are broadcast anyway) and, for
+ * root, every lease's signals, unicast to the caller until it leaves the
+ * bus or calls Unsubscribe. */
+static int method_subscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
+	int r;
+
+	r = bus_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
+	if (c.who.uid != 0 && !access_allows(&m->config->readers, &c.who))
+		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
+					 "Access denied: uid %u may not read the device inventory, so it receives "
+					 "none of its signals; ask the administrator to add it to 'readers' in %s.",
+					 (unsigned)c.who.uid, m->config->path);
+	r = bus_subscribe(m, msg, &c.who);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, r, "Cannot subscribe: %m");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+
+	if (bus_unsubscribe(m, sd_bus_message_get_sender(msg)) < 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Not subscribed.");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Version", "s", property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -150,6 +183,8 @@ static const sd_bus_vtable manager_vtable[] = {
 				 bus_method_create_lease, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("ListLeases", NULL, , "a(ouusu)", SD_BUS_PARAM(leases),
 				 bus_method_list_leases, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Subscribe", NULL, NULL, method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Unsubscribe", NULL, NULL, method_unsubscribe, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_NAMES("DeviceAdded", "so", SD_BUS_PARAM(address) SD_BUS_PARAM(device), 0),
 	SD_BUS_SIGNAL_WITH_NAMES("DeviceRemoved", "so", SD_BUS_PARAM(address) SD_BUS_PARAM(device), 0),
 	SD_BUS_SIGNAL_WITH_NAMES("LeaseReleased", "os", SD_BUS_PARAM(lease) SD_BUS_PARAM(reason), 0),
@@ -172,6 +207,13 @@ int bus_manager_register(struct manager *m)
 
 void bus_manager_emit_changed(struct manager *m, const char *property)
 {
-	(void)sd_bus_emit_properties_changed(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
-					     property, NULL);
+	const char *names[] = { property, NULL };
+
+	if (!m->bus)
+		return;
+	if (bus_inventory_is_public(m))
+		(void)sd_bus_emit_properties_changed(m->bus, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+						     property, NULL);
+	else
+		bus_send_invalidated(m, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, names);
 }

@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus.h"
+#include "bus-signals.h"
 #include "cleanup.h"
 #include "dmabuf.h"
 #include "reset.h"
@@ -49,6 +50,7 @@ static void manager_free(struct manager *m)
 	}
 	/* The inventory's devices are referenced by bus objects: drop the bus
 	 * first. */
+	bus_subscribers_free(m);
 	sd_bus_flush_close_unref(m->bus);
 	inventory_free(m->inventory);
 	config_free(m->config);
@@ -290,6 +292,8 @@ int manager_reload(struct manager *m, char **ret_error)
 	}
 	config_free(m->config);
 	m->config = fresh;
+	/* Before any signal of the new rules goes out. */
+	bus_subscribers_recheck(m);
 	devices = inventory_devices(m->inventory, &n);
 	for (size_t i = 0; i < n; i++)
 		manager_apply_rule(m, devices[i], true);

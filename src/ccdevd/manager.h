@@ -17,6 +17,7 @@
 #include "inventory.h"
 
 struct memlock_saved;
+struct subscriber;
 
 struct manager_options {
 	const char *config_path;
@@ -40,6 +41,7 @@ struct manager {
 	bool adopting;              /* adopt.c at work: the state is written once it is done */
 	unsigned n_adopted;         /* leases re-adopted at start */
 	struct adoption *adoption;  /* owned; what adopt_finish() still ends */
+	struct subscriber *subscribers; /* owned; bus-signals.c */
 };
 
 int manager_run(const struct manager_options *options);

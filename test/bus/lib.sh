@@ -25,6 +25,16 @@ check() {
 }
 tap_done() { echo "1..$tap_n"; [ "$tap_failed" = 0 ]; }
 
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds.
+wait_for() {
+	local limit=$1; shift
+	local end=$((SECONDS + limit))
+	until "$@"; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
 # A system-bus-like configuration: method calls denied unless a policy
 # allows them, then the project's own policy file.
 start_bus() {

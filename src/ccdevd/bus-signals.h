@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Who hears what (DESIGN §3; a broadcast goes to every connection on the
+ * bus, past the readers gate):
+ *
+ *  - inventory signals (DeviceAdded/Removed, a device's PropertiesChanged,
+ *    the Manager's DeviceCount): broadcast while the configuration lets
+ *    everyone read the inventory; otherwise unicast to each subscriber
+ *    (Manager.Subscribe, itself gated by "readers");
+ *  - lease signals (a lease's PropertiesChanged, its dma-buf and reset
+ *    signals, LeaseReleased, the Manager's LeaseCount): unicast to the
+ *    lease's owner and to root's subscriptions, never broadcast.
+ *
+ * A subscription lasts until Unsubscribe or until its connection leaves the
+ * bus; a reload that takes "readers" away from a subscriber ends it.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-bus.h>
+
+struct caller;
+struct lease;
+struct manager;
+struct subscriber;
+
+/* Builds one copy of a signal's body (called once per recipient). */
+typedef int (*signal_body_fn)(sd_bus_message *msg, void *userdata);
+
+/* Subscribe the sender of msg (already checked against "readers"). */
+int bus_subscribe(struct manager *m, sd_bus_message *msg, const struct caller *who);
+/* -ENOENT: the sender had no subscription. */
+int bus_unsubscribe(struct manager *m, const char *name);
+/* After a reload: drop subscribers that may no longer read. */
+void bus_subscribers_recheck(struct manager *m);
+void bus_subscribers_free(struct manager *m);
+
+/* Do inventory signals go out as broadcasts ("readers": everyone)? */
+bool bus_inventory_is_public(const struct manager *m);
+
+/* An inventory signal to whoever may read the inventory. */
+void bus_send_inventory_signal(struct manager *m, const char *path, const char *iface, const char *member,
+			       signal_body_fn body, void *userdata);
+
+/* A lease signal to l's owner and to root's subscriptions. */
+void bus_send_lease_signal(struct manager *m, struct lease *l, const char *path, const char *iface,
+			   const char *member, signal_body_fn body, void *userdata);
+
+/* An inventory PropertiesChanged that names the properties (invalidated:
+ * the recipients read the new values) instead of carrying them. */
+void bus_send_invalidated(struct manager *m, const char *path, const char *iface, const char *const *names);
