@@ -14,29 +14,29 @@
 #define PROPERTIES_IFACE "org.freedesktop.DBus.Properties"
 
 static const struct prop_map device_props[] = {
-	{ "Address", "s", offsetof(struct device_info, address) },
-	{ "VendorId", "q", offsetof(struct device_info, vendor_id) },
-	{ "DeviceId", "q", offsetof(struct device_info, device_id) },
-	{ "Class", "u", offsetof(struct device_info, class_code) },
-	{ "Driver", "s", offsetof(struct device_info, driver) },
-	{ "OriginalDriver", "s", offsetof(struct device_info, original_driver) },
-	{ "IommuGroup", "i", offsetof(struct device_info, iommu_group) },
-	{ "GroupMembers", "as", offsetof(struct device_info, group_members) },
-	{ "Managed", "b", offsetof(struct device_info, managed) },
-	{ "State", "s", offsetof(struct device_info, state) },
-	{ "ResetMethods", "as", offsetof(struct device_info, reset_methods) },
-	{ "VfioDevice", "s", offsetof(struct device_info, vfio_device) },
-	{ "Lease", "o", offsetof(struct device_info, lease) },
+	{ "Address", "s", offsetof(struct device_info, address), NULL },
+	{ "VendorId", "q", offsetof(struct device_info, vendor_id), NULL },
+	{ "DeviceId", "q", offsetof(struct device_info, device_id), NULL },
+	{ "Class", "u", offsetof(struct device_info, class_code), NULL },
+	{ "Driver", "s", offsetof(struct device_info, driver), NULL },
+	{ "OriginalDriver", "s", offsetof(struct device_info, original_driver), NULL },
+	{ "IommuGroup", "i", offsetof(struct device_info, iommu_group), NULL },
+	{ "GroupMembers", "as", offsetof(struct device_info, group_members), NULL },
+	{ "Managed", "b", offsetof(struct device_info, managed), NULL },
+	{ "State", "s", offsetof(struct device_info, state), NULL },
+	{ "ResetMethods", "as", offsetof(struct device_info, reset_methods), NULL },
+	{ "VfioDevice", "s", offsetof(struct device_info, vfio_device), NULL },
+	{ "Lease", "o", offsetof(struct device_info, lease), NULL },
 	{}
 };
 
 static const struct prop_map manager_props[] = {
-	{ "Version", "s", offsetof(struct manager_info, version) },
-	{ "KernelFeatures", "as", offsetof(struct manager_info, kernel_features) },
-	{ "DeviceCount", "u", offsetof(struct manager_info, device_count) },
-	{ "ConfigPath", "s", offsetof(struct manager_info, config_path) },
-	{ "LeaseCount", "u", offsetof(struct manager_info, lease_count) },
-	{ "AdoptedLeases", "u", offsetof(struct manager_info, adopted_leases) },
+	{ "Version", "s", offsetof(struct manager_info, version), NULL },
+	{ "KernelFeatures", "as", offsetof(struct manager_info, kernel_features), NULL },
+	{ "DeviceCount", "u", offsetof(struct manager_info, device_count), NULL },
+	{ "ConfigPath", "s", offsetof(struct manager_info, config_path), NULL },
+	{ "LeaseCount", "u", offsetof(struct manager_info, lease_count), NULL },
+	{ "AdoptedLeases", "u", offsetof(struct manager_info, adopted_leases), NULL },
 	{}
 };
 

@@ -182,12 +182,18 @@ void lease_free(struct lease *l)
 	free(l);
 }
 
+void lease_info_done(struct lease_info *e)
+{
+	free(e->path);
+	free(e->state);
+	lease_dmabuf_done(&e->dmabuf);
+	*e = (struct lease_info){};
+}
+
 void lease_list_done(struct lease_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->items[i].path);
-		free(l->items[i].state);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		lease_info_done(&l->items[i]);
 	free(l->items);
 	*l = (struct lease_list){};
 }
@@ -197,7 +203,7 @@ int bus_list_leases(sd_bus *bus, struct lease_list *ret)
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(lease_list_done) struct lease_list l = {};
-	struct lease_info e, *items;
+	struct lease_info e = {}, *items;
 	const char *path, *state;
 	int r;
 
@@ -227,6 +233,14 @@ int bus_list_leases(sd_bus *bus, struct lease_list *ret)
 	*ret = l;
 	l = (struct lease_list){};
 	return 0;
+}
+
+const struct lease_info *lease_list_find(const struct lease_list *l, const char *path)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->items[i].path, path) == 0)
+			return &l->items[i];
+	return NULL;
 }
 
 int bus_release_lease(sd_bus *bus, const char *path)

@@ -19,6 +19,7 @@
 #include <systemd/sd-bus.h>
 
 #include "bdf.h"
+#include "bus-dmabuf.h"
 #include "cleanup.h"
 
 struct leased_device {
@@ -75,6 +76,7 @@ struct lease_info {
 	uint32_t owner_pid;
 	char *state;
 	uint32_t device_count;
+	struct lease_dmabuf dmabuf; /* empty unless bus_read_lease_dmabufs() */
 };
 
 struct lease_list {
@@ -82,10 +84,14 @@ struct lease_list {
 	size_t n;
 };
 
+void lease_info_done(struct lease_info *e);
 void lease_list_done(struct lease_list *l);
 
 /* ListLeases: every lease for root, the caller's own otherwise. */
 int bus_list_leases(sd_bus *bus, struct lease_list *ret);
+
+/* The entry of l for the lease at path; NULL when l does not have it. */
+const struct lease_info *lease_list_find(const struct lease_list *l, const char *path);
 
 /* Release() of the lease at path, which need not be this process's. */
 int bus_release_lease(sd_bus *bus, const char *path);

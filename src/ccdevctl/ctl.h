@@ -41,6 +41,7 @@ struct ctl_options {
 	bool legend; /* header and footer of tables; --no-legend clears it */
 	bool raw;    /* --raw: attach devices unbound (acquire, exec) */
 	bool force;  /* --force: release a device from its holders (release) */
+	bool mappings; /* --mappings: also the dma-buf exports and mappings (leases) */
 	char **devices; /* --device ADDRESS, in order (exec) */
 };
 

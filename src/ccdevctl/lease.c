@@ -12,6 +12,7 @@
 
 #include "bus-api.h"
 #include "bus-client.h"
+#include "bus-dmabuf.h"
 #include "bus-lease.h"
 #include "cleanup.h"
 #include "output.h"
@@ -212,7 +213,14 @@ int verb_leases(int argc, char *argv[], const struct ctl_options *o)
 	if (r < 0)
 		return r;
 	r = bus_list_leases(bus, &l);
+	if (r >= 0 && o->mappings)
+		r = bus_read_lease_dmabufs(bus, &l);
 	if (r < 0)
 		return r;
-	return o->json ? output_leases_json(&l) : output_lease_table(&l, o->legend);
+	if (o->json)
+		return output_leases_json(&l, o->mappings);
+	r = output_lease_table(&l, o->legend);
+	if (r < 0 || !o->mappings)
+		return r;
+	return output_lease_dmabuf_tables(&l, o->legend);
 }

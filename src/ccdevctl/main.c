@@ -20,10 +20,11 @@
 #include "verbs.h"
 
 enum {
-	VERB_RAW = 1 << 0,     /* takes --raw */
-	VERB_DEVICE = 1 << 1,  /* takes --device */
-	VERB_COMMAND = 1 << 2, /* ends in a command line: its options end at its first argument */
-	VERB_FORCE = 1 << 3,   /* takes --force */
+	VERB_RAW = 1 << 0,      /* takes --raw */
+	VERB_DEVICE = 1 << 1,   /* takes --device */
+	VERB_COMMAND = 1 << 2,  /* ends in a command line: its options end at its first argument */
+	VERB_FORCE = 1 << 3,    /* takes --force */
+	VERB_MAPPINGS = 1 << 4, /* takes --mappings */
 };
 
 struct verb {
@@ -39,7 +40,7 @@ static const struct verb verbs[] = {
 	{ "list", "", 0, 0, 0, verb_list },
 	{ "show", "ADDRESS", 1, 1, 0, verb_show },
 	{ "status", "", 0, 0, 0, verb_status },
-	{ "leases", "", 0, 0, 0, verb_leases },
+	{ "leases", "[--mappings]", 0, 0, VERB_MAPPINGS, verb_leases },
 	{ "acquire", "[--raw] ADDRESS...", 1, INT_MAX, VERB_RAW, verb_acquire },
 	{ "release", "LEASE | --force ADDRESS", 1, 1, VERB_FORCE, verb_release },
 	{ "reset", "ADDRESS", 1, 1, 0, verb_reset },
@@ -59,6 +60,8 @@ static void help(void)
 	       "  show ADDRESS     Show every property of one device, as Name=value\n"
 	       "  status           Show the daemon's version, kernel features and PID\n"
 	       "  leases           List the leases (all for root, the caller's own otherwise)\n"
+	       "  leases --mappings\n"
+	       "                   Also list their dma-buf mappings and exports\n"
 	       "  acquire ADDRESS...\n"
 	       "                   Lease devices, print their fds and ids, hold the lease\n"
 	       "                   until SIGINT or SIGTERM\n"
@@ -85,6 +88,7 @@ static void help(void)
 	       "     --device ADDRESS\n"
 	       "                  exec: a device to lease; may be repeated\n"
 	       "     --force      release: force the release of a device (root only)\n"
+	       "     --mappings   leases: also list the dma-buf mappings and exports\n"
 	       "\n"
 	       "Exit status: 0 success, 1 failure, 2 usage error, 3 ccdevd not reachable,\n"
 	       "4 access denied, 5 no such device or device not managed, 6 no such lease;\n"
@@ -102,7 +106,7 @@ static void help(void)
  */
 static int parse_options(int argc, char *argv[], bool in_order, struct ctl_options *o)
 {
-	enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_RAW, ARG_DEVICE, ARG_FORCE };
+	enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_RAW, ARG_DEVICE, ARG_FORCE, ARG_MAPPINGS };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -111,6 +115,7 @@ static int parse_options(int argc, char *argv[], bool in_order, struct ctl_optio
 		{ "raw", no_argument, NULL, ARG_RAW },
 		{ "device", required_argument, NULL, ARG_DEVICE },
 		{ "force", no_argument, NULL, ARG_FORCE },
+		{ "mappings", no_argument, NULL, ARG_MAPPINGS },
 		{}
 	};
 	int c;
@@ -142,6 +147,9 @@ static int parse_options(int argc, char *argv[], bool in_order, struct ctl_optio
 			break;
 		case ARG_FORCE:
 			o->force = true;
+			break;
+		case ARG_MAPPINGS:
+			o->mappings = true;
 			break;
 		case ':':
 			return ctl_error_errno(EINVAL, "Option '%s' needs an argument; see --help.",
@@ -209,6 +217,8 @@ static int parse_and_dispatch(int argc, char *argv[], struct ctl_options *o)
 		return ctl_error_errno(EINVAL, "Option --device is for exec only; see --help.");
 	if (o->force && !(v->flags & VERB_FORCE))
 		return ctl_error_errno(EINVAL, "Option --force is for release only; see --help.");
+	if (o->mappings && !(v->flags & VERB_MAPPINGS))
+		return ctl_error_errno(EINVAL, "Option --mappings is for leases only; see --help.");
 
 	n = argc - 1;
 	if (n < v->min_args)

@@ -2,6 +2,7 @@
 /* The --json renderings of output.h, with json-c. */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <json-c/json.h>
 
 #include "cleanup.h"
@@ -37,6 +38,112 @@ static json_object *json_strv(char **l)
 			return NULL;
 		}
 	}
+	return TAKE_PTR(a);
+}
+
+/* Append o (consumed, even on failure) to the array a; NULL o means json-c
+ * ran out of memory creating it. */
+static int json_append(json_object *a, json_object *o)
+{
+	if (!o)
+		return -ENOMEM;
+	if (json_object_array_add(a, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* {"device", "bar", "ranges": [{"offset", "length"}...]} */
+static json_object *dmabuf_export_to_json(const struct dmabuf_export *e)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	_cleanup_(json_object_putp) json_object *ranges = json_object_new_array();
+
+	if (!o || !ranges)
+		return NULL;
+	for (size_t i = 0; i < e->n_ranges; i++) {
+		_cleanup_(json_object_putp) json_object *range = json_object_new_object();
+
+		if (!range ||
+		    json_add(range, "offset", json_object_new_uint64(e->ranges[i].offset)) < 0 ||
+		    json_add(range, "length", json_object_new_uint64(e->ranges[i].length)) < 0 ||
+		    json_append(ranges, TAKE_PTR(range)) < 0)
+			return NULL;
+	}
+	if (json_add(o, "device", json_object_new_string(e->device ? e->device : "")) < 0 ||
+	    json_add(o, "bar", json_object_new_int64(e->bar)) < 0 ||
+	    json_add(o, "ranges", TAKE_PTR(ranges)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+/* {"lease" (unless NULL), "iova", "length", "device", "bar", "offset", "state"} */
+static json_object *dmabuf_mapping_to_json(const struct dmabuf_mapping *m, const char *lease)
+{
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o ||
+	    (lease && json_add(o, "lease", json_object_new_string(lease)) < 0) ||
+	    json_add(o, "iova", json_object_new_uint64(m->iova)) < 0 ||
+	    json_add(o, "length", json_object_new_uint64(m->length)) < 0 ||
+	    json_add(o, "device", json_object_new_string(m->device ? m->device : "")) < 0 ||
+	    json_add(o, "bar", json_object_new_int64(m->bar)) < 0 ||
+	    json_add(o, "offset", json_object_new_uint64(m->offset)) < 0 ||
+	    json_add(o, "state", json_object_new_string(m->state ? m->state : "")) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+/* The exports of one lease (only those of the device at address, unless
+ * NULL), as an array. */
+static json_object *dmabuf_exports_to_json(const struct lease_dmabuf *d, const char *address)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < d->exports.n; i++) {
+		const struct dmabuf_export *e = &d->exports.items[i];
+
+		if (address && (!e->device || strcmp(e->device, address) != 0))
+			continue;
+		if (json_append(a, dmabuf_export_to_json(e)) < 0)
+			return NULL;
+	}
+	return TAKE_PTR(a);
+}
+
+/* The mappings of one lease as an array, without their lease. */
+static json_object *dmabuf_mappings_to_json(const struct lease_dmabuf *d)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < d->mappings.n; i++)
+		if (json_append(a, dmabuf_mapping_to_json(&d->mappings.items[i], NULL)) < 0)
+			return NULL;
+	return TAKE_PTR(a);
+}
+
+/* The mappings of the device at address in every lease of l, with their
+ * lease, as an array. */
+static json_object *device_mappings_to_json(const struct lease_list *l, const char *address)
+{
+	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
+
+	if (!a)
+		return NULL;
+	for (size_t k = 0; k < l->n; k++)
+		for (size_t i = 0; i < l->items[k].dmabuf.mappings.n; i++) {
+			const struct dmabuf_mapping *m = &l->items[k].dmabuf.mappings.items[i];
+
+			if (!m->device || strcmp(m->device, address) != 0)
+				continue;
+			if (json_append(a, dmabuf_mapping_to_json(m, l->items[k].path)) < 0)
+				return NULL;
+		}
 	return TAKE_PTR(a);
 }
 
@@ -95,9 +202,18 @@ int output_devices_json(const struct device_list *l)
 	return json_print(TAKE_PTR(a));
 }
 
-int output_device_json(const struct device_info *d)
+int output_device_json(const struct device_info *d, const struct lease_list *leases,
+		       const struct lease_info *exporting)
 {
-	return json_print(device_to_json(d));
+	_cleanup_(json_object_putp) json_object *o = device_to_json(d);
+
+	if (!o)
+		return json_print(NULL);
+	if (leases && json_add(o, "dmabuf_mappings", device_mappings_to_json(leases, d->address)) < 0)
+		return json_print(NULL);
+	if (exporting && json_add(o, "dmabuf_exports", dmabuf_exports_to_json(&exporting->dmabuf, d->address)) < 0)
+		return json_print(NULL);
+	return json_print(TAKE_PTR(o));
 }
 
 int output_manager_json(const struct manager_info *m)
@@ -116,7 +232,7 @@ int output_manager_json(const struct manager_info *m)
 	return json_print(TAKE_PTR(o));
 }
 
-static json_object *lease_info_to_json(const struct lease_info *e)
+static json_object *lease_info_to_json(const struct lease_info *e, bool dmabuf)
 {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
@@ -127,17 +243,21 @@ static json_object *lease_info_to_json(const struct lease_info *e)
 	    json_add(o, "state", json_object_new_string(e->state)) < 0 ||
 	    json_add(o, "device_count", json_object_new_int64(e->device_count)) < 0)
 		return NULL;
+	if (dmabuf &&
+	    (json_add(o, "dmabuf_mappings", dmabuf_mappings_to_json(&e->dmabuf)) < 0 ||
+	     json_add(o, "dmabuf_exports", dmabuf_exports_to_json(&e->dmabuf, NULL)) < 0))
+		return NULL;
 	return TAKE_PTR(o);
 }
 
-int output_leases_json(const struct lease_list *l)
+int output_leases_json(const struct lease_list *l, bool dmabuf)
 {
 	_cleanup_(json_object_putp) json_object *a = json_object_new_array();
 
 	if (!a)
 		return json_print(NULL);
 	for (size_t i = 0; i < l->n; i++) {
-		json_object *o = lease_info_to_json(&l->items[i]);
+		json_object *o = lease_info_to_json(&l->items[i], dmabuf);
 
 		if (!o || json_object_array_add(a, o) < 0) {
 			json_object_put(o);

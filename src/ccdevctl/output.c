@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The human renderings of output.h: the device table, Name=value, status. */
+/* The human renderings of output.h: the device table, Name=value, status,
+ * the lease and dma-buf tables. */
 #include "output.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -320,6 +322,222 @@ int output_lease_table(const struct lease_list *l, bool legend)
 		print_row(rows[i].cell, width, N_LEASE_COLUMNS);
 	if (legend)
 		printf("\n%zu lease%s listed.\n", l->n, l->n == 1 ? "" : "s");
+	return 0;
+}
+
+/* The widest table of the dma-buf tables below. */
+enum { MAX_COLUMNS = 7 };
+
+/* n_rows rows of n_columns cells, cells[row * n_columns + column], each
+ * column as wide as its widest cell (and header, with legend). */
+static void print_table(const char *const *headers, int n_columns, const char *const *cells,
+			size_t n_rows, bool legend)
+{
+	size_t width[MAX_COLUMNS];
+
+	assert(n_columns <= MAX_COLUMNS);
+	for (int c = 0; c < n_columns; c++)
+		width[c] = legend ? strlen(headers[c]) : 0;
+	for (size_t i = 0; i < n_rows; i++)
+		for (int c = 0; c < n_columns; c++) {
+			size_t w = strlen(cells[i * n_columns + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	if (legend)
+		print_row(headers, width, n_columns);
+	for (size_t i = 0; i < n_rows; i++)
+		print_row(cells + i * n_columns, width, n_columns);
+}
+
+/* A table after the one before it: an empty line, then as the lease table,
+ * with "N NOUNs listed." as its footer. */
+static void print_next_table(const char *const *headers, int n_columns, const char *const *cells,
+			     size_t n_rows, bool legend, const char *noun)
+{
+	fputc('\n', stdout);
+	if (n_rows == 0) {
+		if (legend)
+			printf("0 %ss listed.\n", noun);
+		return;
+	}
+	print_table(headers, n_columns, cells, n_rows, legend);
+	if (legend)
+		printf("\n%zu %s%s listed.\n", n_rows, noun, n_rows == 1 ? "" : "s");
+}
+
+#define HEX_MAX sizeof("0xffffffffffffffff")
+
+static void format_hex(char buf[static HEX_MAX], uint64_t v)
+{
+	snprintf(buf, HEX_MAX, "0x%" PRIx64, v);
+}
+
+/* The ranges of an export as OFFSET+LENGTH in 0x-hex, sep between them;
+ * malloc'ed, NULL when out of memory. */
+static char *ranges_format(const struct dmabuf_export *e, const char *sep)
+{
+	size_t size = e->n_ranges * (2 * HEX_MAX + strlen(sep)) + 1;
+	char *s = malloc(size), *p = s;
+
+	if (!s)
+		return NULL;
+	*s = '\0';
+	for (size_t i = 0; i < e->n_ranges; i++)
+		p += snprintf(p, size - (size_t)(p - s), "%s0x%" PRIx64 "+0x%" PRIx64, i ? sep : "",
+			      e->ranges[i].offset, e->ranges[i].length);
+	return s;
+}
+
+enum { MCOL_LEASE, MCOL_IOVA, MCOL_LENGTH, MCOL_DEVICE, MCOL_BAR, MCOL_OFFSET, MCOL_STATE, N_MAPPING_COLUMNS };
+
+static const char *const mapping_column_headers[N_MAPPING_COLUMNS] = {
+	[MCOL_LEASE] = "LEASE",
+	[MCOL_IOVA] = "IOVA",
+	[MCOL_LENGTH] = "LENGTH",
+	[MCOL_DEVICE] = "DEVICE",
+	[MCOL_BAR] = "BAR",
+	[MCOL_OFFSET] = "OFFSET",
+	[MCOL_STATE] = "STATE",
+};
+
+/* The numbers of one mapping row; the other cells point into the lists. */
+struct mapping_numbers {
+	char iova[HEX_MAX];
+	char length[HEX_MAX];
+	char bar[sizeof("4294967295")];
+	char offset[HEX_MAX];
+};
+
+static int output_mapping_table(const struct lease_list *l, bool legend)
+{
+	_cleanup_free_ struct mapping_numbers *numbers = NULL;
+	_cleanup_free_ const char **cells = NULL;
+	size_t n = 0, i = 0;
+
+	for (size_t k = 0; k < l->n; k++)
+		n += l->items[k].dmabuf.mappings.n;
+	numbers = calloc(n ? n : 1, sizeof(*numbers));
+	cells = calloc(n ? n * N_MAPPING_COLUMNS : 1, sizeof(*cells));
+	if (!numbers || !cells)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+
+	for (size_t k = 0; k < l->n; k++)
+		for (size_t j = 0; j < l->items[k].dmabuf.mappings.n; j++, i++) {
+			const struct dmabuf_mapping *m = &l->items[k].dmabuf.mappings.items[j];
+			const char **row = cells + i * N_MAPPING_COLUMNS;
+
+			format_hex(numbers[i].iova, m->iova);
+			format_hex(numbers[i].length, m->length);
+			snprintf(numbers[i].bar, sizeof(numbers[i].bar), "%" PRIu32, m->bar);
+			format_hex(numbers[i].offset, m->offset);
+			row[MCOL_LEASE] = l->items[k].path;
+			row[MCOL_IOVA] = numbers[i].iova;
+			row[MCOL_LENGTH] = numbers[i].length;
+			row[MCOL_DEVICE] = dash_if_empty(m->device);
+			row[MCOL_BAR] = numbers[i].bar;
+			row[MCOL_OFFSET] = numbers[i].offset;
+			row[MCOL_STATE] = dash_if_empty(m->state);
+		}
+	print_next_table(mapping_column_headers, N_MAPPING_COLUMNS, cells, n, legend, "dma-buf mapping");
+	return 0;
+}
+
+enum { XCOL_LEASE, XCOL_DEVICE, XCOL_BAR, XCOL_RANGES, N_EXPORT_COLUMNS };
+
+static const char *const export_column_headers[N_EXPORT_COLUMNS] = {
+	[XCOL_LEASE] = "LEASE",
+	[XCOL_DEVICE] = "DEVICE",
+	[XCOL_BAR] = "BAR",
+	[XCOL_RANGES] = "RANGES",
+};
+
+/* The strings of the export table's rows: n of them, each with its own
+ * ranges (NULL until formatted). */
+struct export_strings {
+	struct {
+		char bar[sizeof("4294967295")];
+		char *ranges;
+	} *items;
+	size_t n;
+};
+
+static void export_strings_done(struct export_strings *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->items[i].ranges);
+	free(s->items);
+	*s = (struct export_strings){};
+}
+
+static int output_export_table(const struct lease_list *l, bool legend)
+{
+	_cleanup_(export_strings_done) struct export_strings strings = {};
+	_cleanup_free_ const char **cells = NULL;
+	size_t n = 0, i = 0;
+
+	for (size_t k = 0; k < l->n; k++)
+		n += l->items[k].dmabuf.exports.n;
+	strings.items = calloc(n ? n : 1, sizeof(*strings.items));
+	cells = calloc(n ? n * N_EXPORT_COLUMNS : 1, sizeof(*cells));
+	if (!strings.items || !cells)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
+	strings.n = n;
+
+	for (size_t k = 0; k < l->n; k++)
+		for (size_t j = 0; j < l->items[k].dmabuf.exports.n; j++, i++) {
+			const struct dmabuf_export *e = &l->items[k].dmabuf.exports.items[j];
+			const char **row = cells + i * N_EXPORT_COLUMNS;
+
+			snprintf(strings.items[i].bar, sizeof(strings.items[i].bar), "%" PRIu32, e->bar);
+			strings.items[i].ranges = ranges_format(e, ",");
+			if (!strings.items[i].ranges)
+				return ctl_error_errno(ENOMEM, "Out of memory.");
+			row[XCOL_LEASE] = l->items[k].path;
+			row[XCOL_DEVICE] = dash_if_empty(e->device);
+			row[XCOL_BAR] = strings.items[i].bar;
+			row[XCOL_RANGES] = dash_if_empty(strings.items[i].ranges);
+		}
+	print_next_table(export_column_headers, N_EXPORT_COLUMNS, cells, n, legend, "dma-buf export");
+	return 0;
+}
+
+int output_lease_dmabuf_tables(const struct lease_list *l, bool legend)
+{
+	int r;
+
+	r = output_mapping_table(l, legend);
+	if (r < 0)
+		return r;
+	return output_export_table(l, legend);
+}
+
+int output_device_dmabuf(const struct lease_list *l, const char *address,
+			 const struct lease_info *exporting)
+{
+	for (size_t j = 0; exporting && j < exporting->dmabuf.exports.n; j++) {
+		const struct dmabuf_export *e = &exporting->dmabuf.exports.items[j];
+		_cleanup_free_ char *ranges = NULL;
+
+		if (!e->device || strcmp(e->device, address) != 0)
+			continue;
+		ranges = ranges_format(e, " ");
+		if (!ranges)
+			return ctl_error_errno(ENOMEM, "Out of memory.");
+		printf("DmaBufExport={ bar=%" PRIu32 " ; ranges=%s }\n", e->bar, ranges);
+	}
+
+	for (size_t k = 0; k < l->n; k++)
+		for (size_t j = 0; j < l->items[k].dmabuf.mappings.n; j++) {
+			const struct dmabuf_mapping *m = &l->items[k].dmabuf.mappings.items[j];
+
+			if (!m->device || strcmp(m->device, address) != 0)
+				continue;
+			printf("DmaBufMapping={ lease=%s ; iova=0x%" PRIx64 " ; length=0x%" PRIx64
+			       " ; bar=%" PRIu32 " ; offset=0x%" PRIx64 " ; state=%s }\n",
+			       l->items[k].path, m->iova, m->length, m->bar, m->offset, m->state);
+		}
 	return 0;
 }
 

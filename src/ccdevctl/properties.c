@@ -67,7 +67,10 @@ static int prop_read(sd_bus_message *m, const struct prop_map *p, void *base)
 	r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, p->signature);
 	if (r < 0)
 		return r;
-	r = prop_read_value(m, p->signature, (uint8_t *)base + p->offset);
+	if (p->read)
+		r = p->read(m, (uint8_t *)base + p->offset);
+	else
+		r = prop_read_value(m, p->signature, (uint8_t *)base + p->offset);
 	if (r < 0)
 		return r;
 	return sd_bus_message_exit_container(m);

@@ -18,6 +18,11 @@ struct prop_map {
 	 * and replace (and free) what the member held. */
 	const char *signature;
 	size_t offset;
+	/* For any other signature (arrays of structs): reads the value, m
+	 * positioned inside the variant, into the member at dst, replacing
+	 * (and freeing) what it held; returns 0 or a negative errno.  NULL
+	 * for the types above. */
+	int (*read)(sd_bus_message *m, void *dst);
 };
 
 /* Read the a{sv} at m's read position; map ends with an entry whose name is

@@ -5,6 +5,8 @@
 #include <systemd/sd-bus.h>
 
 #include "bus-client.h"
+#include "bus-dmabuf.h"
+#include "bus-lease.h"
 #include "cleanup.h"
 #include "output.h"
 
@@ -28,7 +30,10 @@ int verb_show(int argc, char *argv[], const struct ctl_options *o)
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *props = NULL;
 	_cleanup_(device_info_done) struct device_info d = {};
+	_cleanup_(lease_list_done) struct lease_list leases = {};
+	const struct lease_info *exporting = NULL;
 	char address[BDF_STRING_MAX];
+	bool leased;
 	int r;
 
 	/* Checked here too so that a typo is a usage error without a bus. */
@@ -42,7 +47,26 @@ int verb_show(int argc, char *argv[], const struct ctl_options *o)
 	r = bus_get_device(bus, address, &d, o->json ? NULL : &props);
 	if (r < 0)
 		return r;
-	return o->json ? output_device_json(&d) : output_properties(props);
+
+	/* A leased device: the dma-buf exports of it, if the caller can read
+	 * its lease, and the mappings of its BARs, in the leases the caller
+	 * can read (ListLeases: its own, all for root). */
+	leased = strcmp(d.lease, "/") != 0;
+	if (leased) {
+		r = bus_list_leases(bus, &leases);
+		if (r >= 0)
+			r = bus_read_lease_dmabufs(bus, &leases);
+		if (r < 0)
+			return r;
+		exporting = lease_list_find(&leases, d.lease);
+	}
+
+	if (o->json)
+		return output_device_json(&d, leased ? &leases : NULL, exporting);
+	r = output_properties(props);
+	if (r < 0 || !leased)
+		return r;
+	return output_device_dmabuf(&leases, d.address, exporting);
 }
 
 int verb_status(int argc, char *argv[], const struct ctl_options *o)
