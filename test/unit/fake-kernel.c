@@ -27,7 +27,7 @@
  *   vfio:close                    vfio_close (not logged for fd < 0: a no-op)
  *   vfio:probe_dma_buf (q)        vfio_probe_dma_buf_export (-ENOTTY)
  *   vfio:region_info (q)          vfio_region_info (BAR 0: 1 MiB)
- *   vfio:export_dma_buf           vfio_export_dma_buf (-ENOTTY)
+ *   vfio:export_dma_buf           vfio_export_dma_buf (an eventfd stands for the dma-buf)
  *   iommufd:open, iommufd:ioas_alloc, iommufd:destroy, iommufd:rlimit,
  *   iommufd:map_file, iommufd:unmap
  *   proc:find_holders (q)         proc_find_holders
@@ -82,7 +82,7 @@ struct fake_dev {
 	bool held;
 };
 
-enum fd_kind { FD_FREE, FD_DEVICE, FD_IOMMUFD, FD_UNBIND };
+enum fd_kind { FD_FREE, FD_DEVICE, FD_IOMMUFD, FD_UNBIND, FD_DMABUF };
 
 struct fake_fd {
 	enum fd_kind kind;
@@ -812,8 +812,14 @@ int vfio_export_dma_buf(int device_fd, uint32_t region, const struct vfio_dma_sl
 	struct fake_fd *f = fd_find(device_fd, FD_DEVICE);
 	int r = call(false, fd_dev_name(f), "vfio:export_dma_buf");
 
-	/* The fake exports nothing: dma-buf ordering is proven in the VM tier. */
-	return ret(r < 0 ? r : -ENOTTY);
+	if (r == 0 && (!f || !f->bound))
+		r = -EINVAL;
+	if (r < 0)
+		return ret(r);
+	/* A plain fd stands for the dma-buf; the daemon closes it with
+	 * safe_close(), and fd_new() forgets a reused number. */
+	f = fd_new(FD_DMABUF, f->dev);
+	return f ? f->fd : ret(-EMFILE);
 }
 
 int vfio_cdev_check(int device_fd, dev_t rdev)

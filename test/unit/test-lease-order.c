@@ -22,6 +22,7 @@
 #include "ccdevd/attach.h"
 #include "ccdevd/config.h"
 #include "ccdevd/device.h"
+#include "ccdevd/dmabuf.h"
 #include "ccdevd/group.h"
 #include "ccdevd/inventory.h"
 #include "ccdevd/kernel/iommufd.h"
@@ -604,6 +605,55 @@ static void test_reset_hooks_function(void)
 	world_done(&w);
 }
 
+/* dma-bufs (dmabuf.c): a P2P mapping of N's BAR 0 into the lease's IOAS is
+ * unmapped before N's reset and mapped again after it; when N leaves the
+ * lease, its mapping leaves the IOAS before anything of N's teardown. */
+static void test_dmabuf_reset_and_leave(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct vfio_dma_slice page = { 0, 0x1000 };
+	uint64_t iova = 0x8000000;
+	struct world w;
+
+	world_init(&w);
+	struct device *n = dev(&w, "0000:02:00.0");
+	struct lease_device *ln = attach(&w, n, false);
+	dmabuf_register_reset_hook(w.m);
+	fake_log_clear();
+	if (ln)
+		CHECK_MSG(dmabuf_map(w.l, ln, 0, &page, true, &iova, &why) == 0, "%s", why ? why : "-");
+	CHECK_LOG(ACTIONS, "vfio:export_dma_buf, iommufd:map_file");
+	CHECK(iova == 0x8000000 && w.l->mappings && w.l->mappings->mapped);
+	fake_log_clear();
+	if (ln)
+		CHECK_MSG(reset_attached(w.m, ln, &why) == 0, "%s", why ? why : "-");
+	CHECK_LOG(ACTIONS, "iommufd:unmap, vfio:reset, iommufd:map_file");
+	CHECK(w.l->mappings && w.l->mappings->mapped && w.l->mappings->iova == 0x8000000);
+
+	/* A re-map that fails leaves the mapping revoked, not half there. */
+	fake_fail("iommufd:map_file", 1, ENODEV);
+	fake_log_clear();
+	if (ln)
+		CHECK(reset_attached(w.m, ln, &why) == 0);
+	CHECK_LOG(ACTIONS, "iommufd:unmap, vfio:reset, iommufd:map_file!");
+	CHECK(w.l->mappings && !w.l->mappings->mapped);
+	fake_fail_clear();
+	unsigned restored = 0;
+	free(why);
+	why = NULL;
+	if (ln)
+		CHECK_MSG(dmabuf_refresh(ln, &restored, &why) == 0 && restored == 1, "%s", why ? why : "-");
+	CHECK(w.l->mappings && w.l->mappings->mapped);
+
+	fake_log_clear();
+	if (ln)
+		lease_detach(ln, "test");
+	_cleanup_free_ char *log = fake_log_string(ACTIONS);
+	CHECK_MSG(log && strncmp(log, "iommufd:unmap, vfio:detach_pt", 29) == 0, "got: %s", log ? log : "-");
+	CHECK(!w.l->mappings);
+	world_done(&w);
+}
+
 static void test_reset_set_teardown(void)
 {
 	struct world w;
@@ -831,6 +881,8 @@ int main(void)
 	POINT("reset hooks run before and after a hot reset of a two-device reset set, for each attachment, "
 	      "after-hooks in reverse", test_reset_hooks());
 	POINT("reset hooks run around a function reset for the one device it touches", test_reset_hooks_function());
+	POINT("a dma-buf mapping is unmapped before its device's reset and mapped again after it, stays revoked "
+	      "when that fails, and leaves the IOAS first when the device leaves", test_dmabuf_reset_and_leave());
 	POINT("ending a lease of a two-device reset set: both releases first, ONE hot reset, then both driver steps",
 	      test_reset_set_teardown());
 	POINT("lease_bind after a raw attach runs bind then attach_pt; again it is LEASE_ALREADY_BOUND with "
