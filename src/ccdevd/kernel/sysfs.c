@@ -144,7 +144,7 @@ int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid)
 	pid_t pid;
 	int pidfd;
 
-	snprintf(path, sizeof path, "%s/driver/unbind", syspath);
+	snprintf(path, sizeof path, "/sys/bus/pci/drivers/vfio-pci/unbind");
 	pid = fork();
 	if (pid < 0)
 		return -errno;
@@ -152,8 +152,9 @@ int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid)
 		/* None of the parent's fds: each stays with its one owner. */
 		(void)close_range(3, ~0U, 0);
 		int r = write_file(path, name);
-		/* Nothing bound (ENOENT) is as good as unbound. */
-		_exit(r == 0 || r == -ENOENT ? 0 : -r < 256 ? -r : EIO);
+		/* Not bound to vfio-pci (ENODEV), or no vfio-pci at all (ENOENT),
+		 * is as good as unbound. */
+		_exit(r == 0 || r == -ENOENT || r == -ENODEV ? 0 : -r < 256 ? -r : EIO);
 	}
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
