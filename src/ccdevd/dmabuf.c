@@ -440,6 +440,7 @@ static void revoke_for_refresh(struct dmabuf_mapping *mp, void *userdata)
 	if (!mp->mapped)
 		return;
 	unmap_one(mp);
+	mapping_log(mp, LOG_DEBUG, 0, "unmapped for a refresh");
 	tell_revoked(mp, "the exporting device's owner asked for a refresh");
 }
 

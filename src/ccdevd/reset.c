@@ -84,12 +84,14 @@ int reset_attached(struct manager *m, struct lease_device *ld, char **ret_why)
 
 	hooks_before(set, n);
 	r = function ? vfio_reset(ld->fd) : vfio_hot_reset(ld->fd);
+	/* Logged between the hooks: the journal shows the order of things. */
+	log_meta(r < 0 ? LOG_WARNING : LOG_INFO, r < 0 ? -r : 0, &(struct log_ctx){ .device = ld->name,
+		 .lease = ld->lease->object_path, .op = "reset" }, "Reset (%s)%s.",
+		 function ? "function reset" : "hot reset", r < 0 ? " failed: %m" : "");
 	hooks_after(set, n, r);
 	if (r < 0)
 		return why(ret_why, r, "%s failed: %s", function ? "VFIO_DEVICE_RESET" : "VFIO_DEVICE_PCI_HOT_RESET",
 			   strerror(-r));
-	log_meta(LOG_INFO, 0, &(struct log_ctx){ .device = ld->name, .lease = ld->lease->object_path, .op = "reset" },
-		 "Reset (%s).", function ? "function reset" : "hot reset");
 	return 0;
 }
 
