@@ -98,9 +98,10 @@ static int check_iommu_group(struct inventory *inv, const struct device *d, uid_
 		if (!other)
 			continue; /* a bridge: never bound to a host driver that does DMA for us */
 		if (other->lease && other->lease->owner_uid != owner_uid)
+			/* Which user is not this caller's business. */
 			return why(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
-					  "is leased by uid %u, and a group is never split between owners",
-					  d->iommu_group, d->name, other->name, (unsigned)other->lease->owner_uid);
+					  "is leased by another user, and a group is never split between owners",
+					  d->iommu_group, d->name, other->name);
 		if (!driver_is_harmless(other->driver))
 			return why(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
 					  "is bound to host driver %s; bind it to vfio-pci (or lease it too) first",
@@ -121,8 +122,8 @@ static int check_reset_set(struct inventory *inv, const struct device *d, uid_t 
 		if (set[i]->lease && set[i]->lease->owner_uid != owner_uid)
 			return why(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
 					  "set is not viable: %s, which a hot reset of the set resets too, is leased by "
-					  "uid %u; a reset set is never split between owners",
-					  d->name, set[i]->name, (unsigned)set[i]->lease->owner_uid);
+					  "another user; a reset set is never split between owners",
+					  d->name, set[i]->name);
 		/* Its teardown could never reset it: refuse now, not after. */
 		if (!driver_is_harmless(set[i]->driver))
 			return why(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "

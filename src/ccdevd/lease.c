@@ -201,9 +201,11 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 	int r;
 
 	*ret_why = NULL;
+	/* Another user's lease is named to nobody but its owner. */
+	if (d->lease && d->lease->owner_uid == l->owner_uid)
+		return why(ret_why, -EBUSY, "%s is leased by %s already", d->name, d->lease->object_path);
 	if (d->lease)
-		return why(ret_why, -EBUSY, "%s is leased by %s (uid %u)", d->name, d->lease->object_path,
-			   (unsigned)d->lease->owner_uid);
+		return why(ret_why, -EBUSY, "%s is leased by another user", d->name);
 	if (d->releasing)
 		return why(ret_why, -EBUSY, "%s is not free yet (%s)%s%s", d->name, device_state_to_string(d->state),
 			   d->state_reason[0] ? ": " : "", d->state_reason);
