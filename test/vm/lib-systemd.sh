@@ -125,3 +125,23 @@ sys.exit(0 if n else 1)'
 # The log helpers of lib-lease.sh read $tmp/ccdevd.log: the journal, here.
 log_mark() { journal_lines | wc -l; }
 log_after() { journal_lines | tail -n +$(($1 + 1)); }
+
+# crash_daemon [SIGNAL]: systemctl kill it (SIGKILL by default) and wait for
+# systemd's restart: a new main PID that owns org.ccdevd1 again.
+crash_daemon() {
+	local old=$daemon_pid sig=${1:-KILL}
+	systemctl reset-failed "$unit" 2>/dev/null || true
+	systemctl kill -s "$sig" "$unit" || return 1
+	restarted_from "$old"
+}
+# restarted_from PID: within 30 s ccdevd.service runs again under another PID.
+restarted_from() {
+	local old=$1
+	if ! wait_for 30 eval '[ "$(service_pid)" != "$old" ] && [ "$(service_pid)" != 0 ] && service_up'; then
+		echo "# ccdevd.service did not come back:"
+		service_status
+		return 1
+	fi
+	daemon_pid=$(service_pid)
+	echo "# main pid $old -> $daemon_pid"
+}
