@@ -174,6 +174,9 @@ static int method_reset_device(sd_bus_message *msg, void *userdata, sd_bus_error
 	r = find_attached(l, msg, &ld, error);
 	if (r < 0)
 		return r;
+	r = limits_check_reset(ld, &why);
+	if (r < 0)
+		return lease_error(error, r, "Reset refused", why);
 	r = reset_attached(l->manager, ld, &why);
 	if (r < 0)
 		return lease_error(error, r, "Reset failed", why);

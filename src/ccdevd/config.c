@@ -416,8 +416,11 @@ static int parse_limits(const struct parser *p, json_object *v, struct config *c
 			r = parse_count(p, val, w, &c->leases_per_user);
 		else if (streq(key, "devices_per_user"))
 			r = parse_count(p, val, w, &c->devices_per_user);
+		else if (streq(key, "resets_per_minute"))
+			r = parse_count(p, val, w, &c->resets_per_minute);
 		else
-			r = unknown_key(p, "limits", key, "memlock_mib_per_user, leases_per_user or devices_per_user");
+			r = unknown_key(p, "limits", key,
+					"memlock_mib_per_user, leases_per_user, devices_per_user or resets_per_minute");
 		if (r < 0)
 			return r;
 	}
@@ -515,6 +518,7 @@ int config_new_empty(const char *path, struct config **ret)
 		return -ENOMEM;
 	c->leases_per_user = LEASES_PER_USER_DEFAULT;
 	c->devices_per_user = DEVICES_PER_USER_DEFAULT;
+	c->resets_per_minute = RESETS_PER_MINUTE_DEFAULT;
 	*ret = TAKE_PTR(c);
 	return 0;
 }

@@ -63,12 +63,16 @@ struct config {
 	uint64_t memlock_per_user; /* bytes, 0: no limit ("limits.memlock_mib_per_user") */
 	unsigned leases_per_user;  /* "limits.leases_per_user"; root is not counted */
 	unsigned devices_per_user; /* "limits.devices_per_user" */
+	unsigned resets_per_minute; /* "limits.resets_per_minute": ResetDevice, per leased device */
 };
 
 /* The defaults keep one user from using more than a small share of the
  * daemon's open files (a lease costs 2, a device 1; see ccdevd(8)). */
 #define LEASES_PER_USER_DEFAULT 16
 #define DEVICES_PER_USER_DEFAULT 32
+/* A reset holds the event loop for as long as the kernel resets (an FLR is
+ * some 100 ms): one tenant's storm must not starve the others. */
+#define RESETS_PER_MINUTE_DEFAULT 60
 #define PER_USER_COUNT_MAX 1024
 
 /* What a rule is matched against. */

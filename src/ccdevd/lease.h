@@ -39,6 +39,8 @@ struct lease_device {
 	uint64_t memlock_quota;      /* this device's share of lease::memlock_limit */
 	bool file_lost;              /* adopted without its file: assume it was bound */
 	struct dmabuf_export *exports; /* owned (dmabuf.h) */
+	uint64_t reset_window_start;   /* ResetDevice rate limit (user-limits.h) */
+	unsigned resets_in_window;
 	struct lease_device *next;   /* lease::devices */
 };
 

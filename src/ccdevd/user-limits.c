@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "config.h"
 #include "lease.h"
@@ -84,4 +85,25 @@ void limits_raise_nofile(void)
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
 		log_warning_errno(errno, "Cannot raise the open-file limit to %llu: %m",
 				  (unsigned long long)nofile.rlim_max);
+}
+
+int limits_check_reset(struct lease_device *ld, char **ret_why)
+{
+	struct timespec now;
+	uint64_t sec;
+
+	*ret_why = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sec = (uint64_t)now.tv_sec;
+	if (!ld->resets_in_window || sec >= ld->reset_window_start + LIMITS_RESET_WINDOW_SEC) {
+		ld->reset_window_start = sec;
+		ld->resets_in_window = 0;
+	}
+	if (ld->resets_in_window >= ld->lease->manager->config->resets_per_minute)
+		return why(ret_why, LIMIT_EXCEEDED, "%s was reset %u times within a minute, the most "
+			   "limits.resets_per_minute in %s allows; try again in %llu s", ld->name, ld->resets_in_window,
+			   ld->lease->manager->config->path,
+			   (unsigned long long)(ld->reset_window_start + LIMITS_RESET_WINDOW_SEC - sec));
+	ld->resets_in_window++;
+	return 0;
 }

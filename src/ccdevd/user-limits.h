@@ -29,6 +29,14 @@ int limits_check_lease(struct manager *m, uid_t uid, char **ret_why);
 /* May l's owner attach one more device? */
 int limits_check_device(struct manager *m, const struct lease *l, char **ret_why);
 
+/* ResetDevice: at most limits.resets_per_minute resets of one leased device
+ * in a minute, so one tenant's reset storm (each reset holds the event loop
+ * while the kernel resets) cannot starve the others.  Counts the reset when
+ * it is allowed. */
+#define LIMITS_RESET_WINDOW_SEC 60
+struct lease_device;
+int limits_check_reset(struct lease_device *ld, char **ret_why);
+
 /* Room for `need` more daemon fds (a dma-buf costs one), keeping the
  * reserve unless uid is root? */
 int limits_check_fds(uid_t uid, int need, char **ret_why);

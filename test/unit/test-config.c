@@ -467,7 +467,8 @@ static void test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected(void
 	check_error("{ 'limits': { 'memlock_mib_per_user': null } }", ": limits.memlock_mib_per_user: ",
 		    "expected an integer, got null");
 	check_error("{ 'limits': { 'memlock_mib': 64 } }", ": limits.memlock_mib: ",
-		    "unknown key (expected memlock_mib_per_user, leases_per_user or devices_per_user)");
+		    "unknown key (expected memlock_mib_per_user, leases_per_user, devices_per_user or "
+		    "resets_per_minute)");
 	check_error("{ 'limits': { 'memlock_mib_per_user': 64, 'leases_per_uid': 2 } }",
 		    ": limits.leases_per_uid: ", "unknown key");
 	check_error("{ 'limits': [] }", ": limits: ", "expected an object, got an array");
