@@ -192,6 +192,8 @@ static int map_one(struct dmabuf_mapping *mp, bool fixed_iova, char **ret_why)
 		return why(ret_why, r, "IOMMU_IOAS_MAP_FILE into IOAS %u failed: %s", l->ioas_id, strerror(-r));
 	mp->iova = iova;
 	mp->mapped = true;
+	if (!l->manager->features.have[FEATURE_IOAS_MAP_FILE_DMABUF])
+		manager_feature_found(l->manager, FEATURE_IOAS_MAP_FILE_DMABUF);
 	return 0;
 }
 

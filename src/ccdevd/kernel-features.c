@@ -15,6 +15,7 @@ static const char *const feature_names[_FEATURE_MAX] = {
 	[FEATURE_IOAS_MAP_FILE] = "ioas-map-file",
 	[FEATURE_VFIO_CDEV] = "vfio-cdev",
 	[FEATURE_DMA_BUF_EXPORT] = "dma-buf-export",
+	[FEATURE_IOAS_MAP_FILE_DMABUF] = "ioas-map-file-dmabuf",
 	[FEATURE_PCI_TSM] = "pci-tsm",
 };
 
@@ -73,12 +74,13 @@ static bool probe_pci_tsm(void)
 bool features_probe(struct kernel_features *f)
 {
 	struct kernel_features old = *f;
-	bool dma_buf = f->have[FEATURE_DMA_BUF_EXPORT];
+	bool dma_buf = f->have[FEATURE_DMA_BUF_EXPORT], map_dmabuf = f->have[FEATURE_IOAS_MAP_FILE_DMABUF];
 
 	probe_iommufd(&f->have[FEATURE_IOMMUFD], &f->have[FEATURE_IOAS_MAP_FILE]);
 	f->have[FEATURE_VFIO_CDEV] = probe_vfio_cdev();
 	f->have[FEATURE_PCI_TSM] = probe_pci_tsm();
 	/* Found by a probe on a bound device (lease_attach); kept once proved. */
 	f->have[FEATURE_DMA_BUF_EXPORT] = dma_buf;
+	f->have[FEATURE_IOAS_MAP_FILE_DMABUF] = map_dmabuf;
 	return memcmp(&old, f, sizeof(old)) != 0;
 }

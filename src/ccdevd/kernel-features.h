@@ -14,6 +14,7 @@ enum kernel_feature {
 	FEATURE_IOAS_MAP_FILE,  /* IOMMU_IOAS_MAP_FILE maps a memfd */
 	FEATURE_VFIO_CDEV,      /* VFIO device cdevs (/dev/vfio/devices/) */
 	FEATURE_DMA_BUF_EXPORT, /* VFIO_DEVICE_FEATURE_DMA_BUF (probed on a bound device) */
+	FEATURE_IOAS_MAP_FILE_DMABUF, /* IOMMU_IOAS_MAP_FILE of a VFIO dma-buf (proved by a MapDmaBuf) */
 	FEATURE_PCI_TSM,        /* the PCI TSM core (/sys/class/tsm) */
 	_FEATURE_MAX,
 };

@@ -19,6 +19,7 @@
  *   create NAME                       Manager.CreateLease({})
  *   attach NAME BDF                   Lease.AttachDevice(BDF, {}) (bound)
  *   enable NAME BDF                   memory decoding and bus mastering on
+ *   memory NAME BDF on|off            PCI_COMMAND_MEMORY alone, set or cleared
  *   map NAME BDF BAR RANGES [IOVA]    Lease.MapDmaBuf; prints iova=
  *   unmap NAME IOVA                   Lease.UnmapDmaBuf
  *   export NAME BDF BAR RANGES        Lease.ExportDmaBuf; keeps the fd,
@@ -472,6 +473,30 @@ static int cmd_enable(char **argv)
 	return reply_ok("enable %s", d->bdf);
 }
 
+#define PCI_COMMAND 0x04
+#define PCI_COMMAND_MEMORY 0x2
+
+/* memory LEASE BDF on|off: the VMM's own memory-space toggle (a config
+ * write of PCI_COMMAND_MEMORY), which the daemon cannot see. */
+static int cmd_memory(char **argv)
+{
+	struct lease *l = lease_arg(argv[1]);
+	struct device *d = l ? device_arg(l, argv[2]) : NULL;
+	bool on = argv[3] && strcmp(argv[3], "on") == 0;
+	uint16_t cmd;
+
+	if (!d)
+		return -1;
+	if (!argv[3] || (!on && strcmp(argv[3], "off") != 0))
+		return reply_error("usage", "memory LEASE BDF on|off");
+	if (pread(d->fd, &cmd, sizeof(cmd), (off_t)(d->cfg_offset + PCI_COMMAND)) != sizeof(cmd))
+		return reply_errno(errno, "pread PCI_COMMAND");
+	cmd = on ? cmd | PCI_COMMAND_MEMORY : cmd & ~PCI_COMMAND_MEMORY;
+	if (pwrite(d->fd, &cmd, sizeof(cmd), (off_t)(d->cfg_offset + PCI_COMMAND)) != sizeof(cmd))
+		return reply_errno(errno, "pwrite PCI_COMMAND");
+	return reply_ok("memory %s %s", d->bdf, on ? "on" : "off");
+}
+
 static int append_ranges(sd_bus_message *m, const struct range *ranges, size_t n)
 {
 	int r = sd_bus_message_open_container(m, 'a', "(tt)");
@@ -896,6 +921,7 @@ static const struct command {
 	{ "create", 1, 1, cmd_create },
 	{ "attach", 2, 2, cmd_attach },
 	{ "enable", 2, 2, cmd_enable },
+	{ "memory", 3, 3, cmd_memory },
 	{ "map", 4, 5, cmd_map },
 	{ "unmap", 2, 2, cmd_unmap },
 	{ "export", 4, 4, cmd_export },
