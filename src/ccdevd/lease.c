@@ -23,6 +23,7 @@
 #include "inventory.h"
 #include "kernel-uapi.h"
 #include "kernel/iommufd.h"
+#include "kernel/proc.h"
 #include "kernel/sysfs.h"
 #include "kernel/vfio.h"
 #include "log.h"
@@ -101,18 +102,31 @@ static int on_owner_left_bus(sd_bus_track *t, void *userdata)
  * Tie the lease to its owner: a pidfd of the calling process, and its bus
  * connection.  The PID comes from the bus; it is only trusted once the
  * connection is seen alive with that PID *after* the pidfd was opened, which
- * rules out the PID having been reused in between.
+ * rules out the PID having been reused in between.  The bus recorded that
+ * PID when the connection was made: a client that forked and exited leaves
+ * a PID that may now be anyone's.  The process behind the pidfd must be the
+ * caller's own uid (read after the pidfd pins it), or the daemon would
+ * raise another user's RLIMIT_MEMLOCK and end the lease with a stranger.
  */
 static int lease_track_owner(struct lease *l, const struct lease_owner *o, char **ret_why)
 {
 	struct manager *m = l->manager;
 	sd_bus_creds *creds = NULL;
 	pid_t pid_now = 0;
+	uid_t uid;
 	int r;
 
 	l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	if (l->owner_pidfd < 0)
 		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
+	r = proc_pid_euid(o->pid, &uid);
+	/* Read while the pidfd's process still runs: the PID was not reused. */
+	if (r >= 0 && poll(&(struct pollfd){ .fd = l->owner_pidfd, .events = POLLIN }, 1, 0) != 0)
+		r = -ESRCH;
+	if (r < 0 || uid != o->uid)
+		return why(ret_why, -ESRCH, "process %d, which the bus names as the caller, is not the caller's "
+			   "(uid %u): the process that connected to the bus has gone (a client that forks must "
+			   "call from a connection of its own)", (int)o->pid, (unsigned)o->uid);
 	r = sd_bus_get_name_creds(m->bus, o->unique_name, SD_BUS_CREDS_PID, &creds);
 	if (r >= 0)
 		r = sd_bus_creds_get_pid(creds, &pid_now);

@@ -907,6 +907,11 @@ int proc_pidfd_pid(int pidfd, pid_t *ret_pid)
 	return -EINVAL; /* the unit tests store no pidfds */
 }
 
+int proc_pid_euid(pid_t pid, uid_t *ret)
+{
+	return -ENOENT; /* the unit tests create no lease through lease_new() */
+}
+
 int proc_dmabuf_size(int fd, uint64_t *ret)
 {
 	return -EINVAL; /* the fake exports no dma-bufs */

@@ -123,3 +123,21 @@ int proc_dmabuf_size(int fd, uint64_t *ret)
 	*ret = size;
 	return 0;
 }
+
+int proc_pid_euid(pid_t pid, uid_t *ret)
+{
+	char path[64], line[256];
+	_cleanup_fclose_ FILE *f = NULL;
+	unsigned long uid;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Uid:\t%*u\t%lu", &uid) == 1) {
+			*ret = (uid_t)uid;
+			return 0;
+		}
+	return -EINVAL;
+}

@@ -27,6 +27,10 @@ int proc_kill(pid_t pid);
  * once the process is gone), -EINVAL when fd is not a pidfd. */
 int proc_pidfd_pid(int pidfd, pid_t *ret);
 
+/* The effective uid of pid, from /proc/PID/status (what SO_PEERCRED, and
+ * so the bus, recorded for a connection it made). */
+int proc_pid_euid(pid_t pid, uid_t *ret);
+
 /* The size of a dma-buf fd, from /proc/self/fdinfo ("exp_name" proves it is
  * a dma-buf): 0, or -EINVAL when fd is none. */
 int proc_dmabuf_size(int fd, uint64_t *ret);
