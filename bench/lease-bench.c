@@ -12,8 +12,9 @@
  *   brokered Manager.CreateLease + Lease.AttachDevice, until both fds are in
  *           hand (Release is not timed);
  *   crash   a child takes a lease and is SIGKILLed; the time from the kill
- *           to the daemon's LeaseReleased signal, minus the device's own
- *           reset time (measured right before with VFIO_DEVICE_RESET).
+ *           to the daemon's LeaseReleased signal (which root's subscription
+ *           receives), minus the device's own reset time (measured right
+ *           before with VFIO_DEVICE_RESET).
  * Prints medians and the brokered/direct ratio.
  */
 #include <dirent.h>
@@ -232,6 +233,11 @@ int main(int argc, char *argv[])
 	}
 	if (sd_bus_open_system(&bus) < 0)
 		die("cannot connect to the system bus", EIO);
+	/* A lease's signals go to its owner only; root's subscription gets
+	 * them all, the crash round's LeaseReleased of its child's lease too. */
+	if (sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "Subscribe", NULL,
+			       NULL, NULL) < 0)
+		die("Subscribe", EIO);
 
 	double *direct = calloc((size_t)rounds, sizeof(double));
 	double *brokered = calloc((size_t)rounds, sizeof(double));
