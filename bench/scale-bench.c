@@ -244,7 +244,7 @@ static long file_size(const char *path)
 static pid_t find_daemon(sd_bus *bus)
 {
 	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-	pid_t pid;
+	pid_t pid = 0;
 	int r;
 
 	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_PID, &creds);
