@@ -26,6 +26,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "bench.h"
 #include "bus-api.h"
 #include "cleanup.h"
 #include "kernel-uapi.h"
@@ -35,32 +36,6 @@
 
 static const unsigned counts[] = { 0, 1, 8, 64 };
 #define N_COUNTS (sizeof(counts) / sizeof(counts[0]))
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "dmabuf-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void call(sd_bus *bus, const char *path, const char *member, sd_bus_message **reply, const char *types,
 		 ...)
@@ -92,13 +67,6 @@ static void map_pages(sd_bus *bus, const char *lease, const char *bdf, unsigned 
 		call(bus, lease, "MapDmaBuf", &reply, "sua(tt)a{sv}", bdf, 0, 1, (uint64_t)0, PAGE, 1, "iova", "t",
 		     IOVA_BASE + k * PAGE);
 	}
-}
-
-/* Unicast signals from the daemon pile up unless read. */
-static void drain(sd_bus *bus)
-{
-	while (sd_bus_process(bus, NULL) > 0)
-		;
 }
 
 int main(int argc, char *argv[])

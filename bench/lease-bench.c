@@ -32,38 +32,13 @@
 
 #include <systemd/sd-bus.h>
 
+#include "bench.h"
 #include "bus-api.h"
 #include "cleanup.h"
 #include "kernel-uapi.h"
 
 static const char *bdf;
 static char cdev[64];
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "lease-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void find_cdev(void)
 {

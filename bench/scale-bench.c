@@ -36,6 +36,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "bench.h"
 #include "bus-api.h"
 #include "cleanup.h"
 
@@ -49,39 +50,6 @@ static sd_bus *holder[HOLDERS];
 static char held[MAX_HELD][128];
 static unsigned n_held;
 static pid_t daemon_pid;
-
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static void die(const char *what, int err)
-{
-	fprintf(stderr, "scale-bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
-	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* Unicast signals from the daemon pile up unless read. */
-static void drain(sd_bus *bus)
-{
-	while (sd_bus_process(bus, NULL) > 0)
-		;
-}
 
 /* Manager.CreateLease; the path into @path. The iommufd we get is closed
  * with the reply: the lease keeps its own. */

@@ -536,14 +536,16 @@ int dmabuf_adopt_export(struct lease_device *ld, uint32_t bar, const struct vfio
 			int fd)
 {
 	struct dmabuf_export *e = calloc(1, sizeof(*e)), **tail = &ld->exports;
+	struct vfio_dma_slice *copy = calloc(n, sizeof(*ranges));
 
-	if (!e || !(e->ranges = calloc(n, sizeof(*ranges)))) {
+	if (!e || !copy) {
 		free(e);
+		free(copy);
 		safe_close(fd);
 		return -ENOMEM;
 	}
-	memcpy(e->ranges, ranges, n * sizeof(*ranges));
-	*e = (struct dmabuf_export){ .device = ld, .bar = bar, .ranges = e->ranges, .n_ranges = n, .fd = fd };
+	memcpy(copy, ranges, n * sizeof(*ranges));
+	*e = (struct dmabuf_export){ .device = ld, .bar = bar, .ranges = copy, .n_ranges = n, .fd = fd };
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = e;

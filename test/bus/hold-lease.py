@@ -65,11 +65,7 @@ def main():
             if fields.get(5) == 2:
                 break
         if mtype != 2:
-            message = ""
-            if fields.get(8, "").startswith("s"):
-                (n,) = struct.unpack_from("<I", body, 0)
-                message = body[4:4 + n].decode()
-            print(f"error {fields.get(4)}: {message}", flush=True)
+            print(raw.error_text(fields, body), flush=True)
             return 1
         (n,) = struct.unpack_from("<I", body, 0)
         print(f"lease {body[4:4 + n].decode()}", flush=True)

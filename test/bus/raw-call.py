@@ -95,6 +95,15 @@ def read_message(sock):
     return fixed[1], fields, msg[header_len:], header_len
 
 
+def error_text(fields, body):
+    """An error reply as "error NAME: MESSAGE"."""
+    message = ""
+    if fields.get(8, "").startswith("s"):
+        (n,) = struct.unpack_from("<I", body, 0)
+        message = body[4:4 + n].decode()
+    return f"error {fields.get(4)}: {message}"
+
+
 def call(sock, serial, *args):
     sock.sendall(method_call(serial, *args))
     while True:
@@ -103,11 +112,7 @@ def call(sock, serial, *args):
             continue
         if mtype == 2:
             return "return"
-        message = ""
-        if fields.get(8, "").startswith("s"):
-            (n,) = struct.unpack_from("<I", body, 0)
-            message = body[4:4 + n].decode()
-        return f"error {fields.get(4)}: {message}"
+        return error_text(fields, body)
 
 
 def gids(spec):

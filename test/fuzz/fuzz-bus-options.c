@@ -25,28 +25,8 @@
 #include "bdf.h"
 #include "bus-api.h"
 #include "ccdevd/bus.h"
+#include "fuzz-bus.h"
 #include "fuzz.h"
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t take_byte(struct input *in)
-{
-	if (in->n == 0)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint64_t take_u64(struct input *in)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | take_byte(in);
-	return v;
-}
 
 /* len bytes (fewer at the end of the input) as a string.  The caller frees. */
 static char *take_chars(struct input *in, size_t len)
@@ -191,21 +171,6 @@ static int append_value(sd_bus_message *m, const char *type, struct input *in, u
 	}
 	}
 	abort();
-}
-
-/* sd-bus builds messages only for a bus that has been started; this one is
- * started on a socketpair nobody answers and is never used for I/O. */
-static sd_bus *fuzz_bus(void)
-{
-	static sd_bus *bus;
-	int sp[2];
-
-	if (bus)
-		return bus;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0 || sd_bus_new(&bus) < 0 ||
-	    sd_bus_set_fd(bus, sp[0], sp[0]) < 0 || sd_bus_start(bus) < 0)
-		abort();
-	return bus;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

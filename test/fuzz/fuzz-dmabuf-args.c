@@ -22,46 +22,13 @@
 #include "bus-api.h"
 #include "ccdevd/bus.h"
 #include "ccdevd/dmabuf-ranges.h"
+#include "fuzz-bus.h"
 #include "fuzz.h"
 
 #define PAGE 4096ULL
 
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint8_t take_byte(struct input *in)
-{
-	if (in->n == 0)
-		return 0;
-	in->n--;
-	return *in->p++;
-}
-
-static uint64_t take_u64(struct input *in)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | take_byte(in);
-	return v;
-}
-
 static const char *const keys[] = { "iova", "IOVA", "iova ", "", "bar", "fixed" };
 static const char types[] = { 't', 'u', 's', 'b', 'x' };
-
-static sd_bus *fuzz_bus(void)
-{
-	static sd_bus *bus;
-	int sp[2];
-
-	if (bus)
-		return bus;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0 || sd_bus_new(&bus) < 0 ||
-	    sd_bus_set_fd(bus, sp[0], sp[0]) < 0 || sd_bus_start(bus) < 0)
-		abort();
-	return bus;
-}
 
 static int append_option(sd_bus_message *m, struct input *in, bool *ok, uint64_t *want_iova, bool *want_fixed)
 {
