@@ -184,6 +184,13 @@ struct vfio_device_feature_dma_buf {
 };
 #endif
 
+/* ---- a unix socket peer's pidfd (getsockopt), since 6.5 ---- */
+
+#include <sys/socket.h>
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
 /* ---- KVM-VFIO device: the file-based names, since 6.6 ---- */
 
 #ifndef KVM_DEV_VFIO_FILE

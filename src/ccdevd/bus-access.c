@@ -7,6 +7,7 @@
 
 #include "bus-api.h"
 #include "cleanup.h"
+#include "direct-socket.h"
 #include "log.h"
 #include "manager.h"
 
@@ -45,13 +46,37 @@ static int read_gids(sd_bus_message *reply, struct bus_caller *c)
  * a PID can be reused and a process can change groups, but the connection's
  * credentials cannot.  Without UnixGroupIDs no group counts.
  */
+/* On the direct socket: what the kernel recorded at connect(), with no
+ * round trip.  The same fields as the bus daemon's (it reads them with the
+ * same SO_PEERCRED and SO_PEERGROUPS). */
+static int get_direct_caller(const struct direct_conn *conn, struct bus_caller *ret)
+{
+	const struct peer_creds *pc = &conn->creds;
+
+	*ret = (struct bus_caller){ .who = { .uid = pc->uid, .gid = (gid_t)-1 }, .pid = pc->pid, .conn = conn };
+	ret->gids = malloc(pc->n_gids ? pc->n_gids * sizeof(gid_t) : 1);
+	if (!ret->gids)
+		return -ENOMEM;
+	if (pc->n_gids)
+		memcpy(ret->gids, pc->gids, pc->n_gids * sizeof(gid_t));
+	ret->who.gids = ret->gids;
+	ret->who.n_gids = pc->n_gids;
+	return 0;
+}
+
 static int get_caller(sd_bus_message *m, struct bus_caller *ret)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const struct direct_conn *conn = direct_conn_of_message(m);
 	bool have_uid = false;
 	int r;
 
+	if (conn)
+		return get_direct_caller(conn, ret);
 	*ret = (struct bus_caller){ .who = { .uid = (uid_t)-1, .gid = (gid_t)-1 } };
+	/* A message on a connection that is neither: nobody to trust. */
+	if (sd_bus_is_bus_client(sd_bus_message_get_bus(m)) <= 0)
+		return -ENODATA;
 	r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus", "/org/freedesktop/DBus",
 			       "org.freedesktop.DBus", "GetConnectionCredentials", NULL, &reply, "s",
 			       sd_bus_message_get_sender(m));
@@ -175,7 +200,7 @@ static int read_gate(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	return 1;
 }
 
-int bus_install_read_gate(struct manager *mgr)
+int bus_install_read_gate(struct manager *mgr, sd_bus *bus)
 {
-	return sd_bus_add_filter(mgr->bus, NULL, read_gate, mgr);
+	return sd_bus_add_filter(bus, NULL, read_gate, mgr);
 }

@@ -22,11 +22,14 @@ struct manager;
 int bus_check_access(sd_bus_message *m, const struct access_list *acl, const char *what,
 		     sd_bus_error *error);
 
-/* A caller as the bus daemon recorded it at connect time. */
+/* A caller as the bus daemon (or, on the direct socket, the kernel)
+ * recorded it at connect time. */
+struct direct_conn;
 struct bus_caller {
 	struct caller who; /* uid; gid unused (-1): UnixGroupIDs holds all groups */
 	pid_t pid;
 	gid_t *gids;       /* owned */
+	const struct direct_conn *conn; /* the direct connection called on, or NULL */
 };
 void bus_caller_done(struct bus_caller *c);
 
@@ -36,4 +39,4 @@ int bus_get_caller(sd_bus_message *m, struct bus_caller *ret, sd_bus_error *erro
 /* Root only (Reload and other administrative methods). */
 int bus_check_root(sd_bus_message *m, const char *what, sd_bus_error *error);
 
-int bus_install_read_gate(struct manager *mgr);
+int bus_install_read_gate(struct manager *mgr, sd_bus *bus);

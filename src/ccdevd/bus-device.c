@@ -193,14 +193,14 @@ static const sd_bus_vtable device_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-int bus_device_register(struct manager *m)
+int bus_device_register(struct manager *m, sd_bus *bus)
 {
 	int r;
 
-	r = sd_bus_add_fallback_vtable(m->bus, NULL, CCDEVD_DEVICE_PREFIX, CCDEVD_DEVICE_IFACE,
+	r = sd_bus_add_fallback_vtable(bus, NULL, CCDEVD_DEVICE_PREFIX, CCDEVD_DEVICE_IFACE,
 				       device_vtable, device_find, m);
 	if (r >= 0)
-		r = sd_bus_add_node_enumerator(m->bus, NULL, CCDEVD_DEVICE_PREFIX, device_enumerate, m);
+		r = sd_bus_add_node_enumerator(bus, NULL, CCDEVD_DEVICE_PREFIX, device_enumerate, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to register %s: %m", CCDEVD_DEVICE_IFACE);
 	return 0;

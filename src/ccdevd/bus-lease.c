@@ -555,14 +555,14 @@ static int lease_enumerate(sd_bus *bus, const char *path, void *userdata, char *
 	return 0;
 }
 
-int bus_lease_register(struct manager *m)
+int bus_lease_register(struct manager *m, sd_bus *bus)
 {
 	int r;
 
-	r = sd_bus_add_fallback_vtable(m->bus, NULL, CCDEVD_LEASE_PREFIX, CCDEVD_LEASE_IFACE, lease_vtable,
+	r = sd_bus_add_fallback_vtable(bus, NULL, CCDEVD_LEASE_PREFIX, CCDEVD_LEASE_IFACE, lease_vtable,
 				       lease_find, m);
 	if (r >= 0)
-		r = sd_bus_add_node_enumerator(m->bus, NULL, CCDEVD_LEASE_PREFIX, lease_enumerate, m);
+		r = sd_bus_add_node_enumerator(bus, NULL, CCDEVD_LEASE_PREFIX, lease_enumerate, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to register %s: %m", CCDEVD_LEASE_IFACE);
 	return 0;
@@ -605,7 +605,7 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 
 	r = lease_new(m, &(struct lease_owner){ .uid = c.who.uid, .pid = c.pid,
 						.unique_name = sd_bus_message_get_sender(msg),
-						.message = msg }, &l, &why);
+						.message = msg, .conn = c.conn }, &l, &why);
 	if (r < 0)
 		return lease_error(error, r, "Cannot create a lease", why);
 	manager_add_lease(m, l);

@@ -157,7 +157,7 @@ static int method_unsubscribe(sd_bus_message *msg, void *userdata, sd_bus_error 
 {
 	struct manager *m = userdata;
 
-	if (bus_unsubscribe(m, sd_bus_message_get_sender(msg)) < 0)
+	if (bus_unsubscribe(m, msg) < 0)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Not subscribed.");
 	return sd_bus_reply_method_return(msg, NULL);
 }
@@ -191,18 +191,18 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-int bus_manager_register(struct manager *m)
+int bus_manager_register(struct manager *m, sd_bus *bus)
 {
 	int r;
 
-	r = sd_bus_add_object_vtable(m->bus, NULL, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+	r = sd_bus_add_object_vtable(bus, NULL, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
 				     manager_vtable, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to register %s: %m", CCDEVD_MANAGER_IFACE);
-	r = sd_bus_add_object_manager(m->bus, NULL, CCDEVD_OBJECT_ROOT);
+	r = sd_bus_add_object_manager(bus, NULL, CCDEVD_OBJECT_ROOT);
 	if (r < 0)
 		return log_error_errno(r, "Failed to add the object manager: %m");
-	return bus_install_read_gate(m);
+	return bus_install_read_gate(m, bus);
 }
 
 void bus_manager_emit_changed(struct manager *m, const char *property)

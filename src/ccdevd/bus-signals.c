@@ -6,13 +6,15 @@
 #include <string.h>
 
 #include "config.h"
+#include "direct-socket.h"
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
 
 struct subscriber {
 	struct manager *manager;
-	char *name;                  /* unique bus name */
+	char *name;                  /* unique bus name; NULL on a direct connection */
+	const struct direct_conn *conn; /* that direct connection, or NULL */
 	uid_t uid;
 	gid_t *gids;
 	size_t n_gids;
@@ -48,57 +50,77 @@ static int on_subscriber_left(sd_bus_track *t, void *userdata)
 	return 0;
 }
 
-static struct subscriber *find(struct manager *m, const char *name)
+/* The subscription of msg's sender: by bus name, or by direct connection. */
+static struct subscriber *find(struct manager *m, sd_bus_message *msg)
 {
+	const struct direct_conn *conn = direct_conn_of_message(msg);
+	const char *name = sd_bus_message_get_sender(msg);
+
 	for (struct subscriber *s = m->subscribers; s; s = s->next)
-		if (strcmp(s->name, name) == 0)
+		if (conn ? s->conn == conn : s->name && name && strcmp(s->name, name) == 0)
 			return s;
 	return NULL;
 }
 
 int bus_subscribe(struct manager *m, sd_bus_message *msg, const struct caller *who)
 {
+	const struct direct_conn *conn = direct_conn_of_message(msg);
 	const char *name = sd_bus_message_get_sender(msg);
 	struct subscriber *s;
 	int r;
 
-	if (!name)
+	if (!name && !conn)
 		return -EINVAL;
-	if (find(m, name))
+	if (find(m, msg))
 		return 0;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	*s = (struct subscriber){ .manager = m, .uid = who->uid, .n_gids = who->n_gids };
-	s->name = strdup(name);
+	*s = (struct subscriber){ .manager = m, .uid = who->uid, .n_gids = who->n_gids, .conn = conn };
 	if (who->n_gids && (s->gids = calloc(who->n_gids, sizeof(gid_t))))
 		memcpy(s->gids, who->gids, who->n_gids * sizeof(gid_t));
-	if (!s->name || (who->n_gids && !s->gids)) {
+	if ((!conn && !(s->name = strdup(name))) || (who->n_gids && !s->gids)) {
 		subscriber_free(s);
 		return -ENOMEM;
 	}
-	r = sd_bus_track_new(m->bus, &s->track, on_subscriber_left, s);
-	if (r >= 0)
-		r = sd_bus_track_add_sender(s->track, msg);
-	if (r < 0) {
-		subscriber_free(s);
-		return r;
+	/* A direct connection's subscription ends with it
+	 * (bus_unsubscribe_conn); a bus name's when it leaves the bus. */
+	if (!conn) {
+		r = sd_bus_track_new(m->bus, &s->track, on_subscriber_left, s);
+		if (r >= 0)
+			r = sd_bus_track_add_sender(s->track, msg);
+		if (r < 0) {
+			subscriber_free(s);
+			return r;
+		}
 	}
 	s->next = m->subscribers;
 	m->subscribers = s;
-	log_debug("%s (uid %u) subscribed to signals.", s->name, (unsigned)s->uid);
+	log_debug("%s (uid %u) subscribed to signals.", s->name ? s->name : "A direct connection",
+		  (unsigned)s->uid);
 	return 0;
 }
 
-int bus_unsubscribe(struct manager *m, const char *name)
+int bus_unsubscribe(struct manager *m, sd_bus_message *msg)
 {
-	struct subscriber *s = name ? find(m, name) : NULL;
+	struct subscriber *s = find(m, msg);
 
 	if (!s)
 		return -ENOENT;
 	unlink_subscriber(m, s);
 	subscriber_free(s);
 	return 0;
+}
+
+void bus_unsubscribe_conn(struct manager *m, const struct direct_conn *conn)
+{
+	for (struct subscriber *s = m->subscribers, *next; s; s = next) {
+		next = s->next;
+		if (s->conn == conn) {
+			unlink_subscriber(m, s);
+			subscriber_free(s);
+		}
+	}
 }
 
 static bool may_read(const struct manager *m, const struct subscriber *s)
@@ -113,8 +135,8 @@ void bus_subscribers_recheck(struct manager *m)
 	for (struct subscriber *s = m->subscribers, *next; s; s = next) {
 		next = s->next;
 		if (!may_read(m, s)) {
-			log_info("%s (uid %u) may no longer read the inventory: its subscription ends.", s->name,
-				 (unsigned)s->uid);
+			log_info("%s (uid %u) may no longer read the inventory: its subscription ends.",
+				 s->name ? s->name : "A direct connection", (unsigned)s->uid);
 			unlink_subscriber(m, s);
 			subscriber_free(s);
 		}
@@ -135,14 +157,15 @@ bool bus_inventory_is_public(const struct manager *m)
 	return m->config->readers.everyone;
 }
 
-/* One copy of the signal to destination (NULL: broadcast). */
-static void send_one(struct manager *m, const char *destination, const char *path, const char *iface,
+/* One copy of the signal on bus to destination (NULL: broadcast on the
+ * system bus; the peer on a direct connection). */
+static void send_one(sd_bus *bus, const char *destination, const char *path, const char *iface,
 		     const char *member, signal_body_fn body, void *userdata)
 {
 	sd_bus_message *msg = NULL;
 	int r;
 
-	r = sd_bus_message_new_signal(m->bus, &msg, path, iface, member);
+	r = sd_bus_message_new_signal(bus, &msg, path, iface, member);
 	if (r >= 0 && destination)
 		r = sd_bus_message_set_destination(msg, destination);
 	if (r >= 0 && body)
@@ -150,7 +173,8 @@ static void send_one(struct manager *m, const char *destination, const char *pat
 	if (r >= 0)
 		r = sd_bus_send(NULL, msg, NULL);
 	if (r < 0)
-		log_warning_errno(r, "Cannot send %s.%s to %s: %m", iface, member, destination ? destination : "the bus");
+		log_warning_errno(r, "Cannot send %s.%s to %s: %m", iface, member,
+				  destination ? destination : sd_bus_is_bus_client(bus) > 0 ? "the bus" : "a direct peer");
 	sd_bus_message_unref(msg);
 }
 
@@ -159,12 +183,13 @@ void bus_send_inventory_signal(struct manager *m, const char *path, const char *
 {
 	if (!m->bus)
 		return;
-	if (bus_inventory_is_public(m)) {
-		send_one(m, NULL, path, iface, member, body, userdata);
-		return;
-	}
+	if (bus_inventory_is_public(m))
+		send_one(m->bus, NULL, path, iface, member, body, userdata);
 	for (struct subscriber *s = m->subscribers; s; s = s->next)
-		send_one(m, s->name, path, iface, member, body, userdata);
+		if (s->conn)
+			send_one(s->conn->bus, NULL, path, iface, member, body, userdata);
+		else if (!bus_inventory_is_public(m))
+			send_one(m->bus, s->name, path, iface, member, body, userdata);
 }
 
 void bus_send_lease_signal(struct manager *m, struct lease *l, const char *path, const char *iface,
@@ -172,11 +197,18 @@ void bus_send_lease_signal(struct manager *m, struct lease *l, const char *path,
 {
 	if (!m->bus)
 		return;
-	if (l->owner_name)
-		send_one(m, l->owner_name, path, iface, member, body, userdata);
-	for (struct subscriber *s = m->subscribers; s; s = s->next)
-		if (s->uid == 0 && (!l->owner_name || strcmp(s->name, l->owner_name) != 0))
-			send_one(m, s->name, path, iface, member, body, userdata);
+	if (l->owner_conn)
+		send_one(l->owner_conn->bus, NULL, path, iface, member, body, userdata);
+	else if (l->owner_name[0])
+		send_one(m->bus, l->owner_name, path, iface, member, body, userdata);
+	for (struct subscriber *s = m->subscribers; s; s = s->next) {
+		if (s->uid != 0)
+			continue;
+		if (s->conn && s->conn != l->owner_conn)
+			send_one(s->conn->bus, NULL, path, iface, member, body, userdata);
+		else if (!s->conn && strcmp(s->name, l->owner_name) != 0)
+			send_one(m->bus, s->name, path, iface, member, body, userdata);
+	}
 }
 
 struct invalidated {

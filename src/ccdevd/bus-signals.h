@@ -31,8 +31,11 @@ typedef int (*signal_body_fn)(sd_bus_message *msg, void *userdata);
 
 /* Subscribe the sender of msg (already checked against "readers"). */
 int bus_subscribe(struct manager *m, sd_bus_message *msg, const struct caller *who);
-/* -ENOENT: the sender had no subscription. */
-int bus_unsubscribe(struct manager *m, const char *name);
+/* -ENOENT: the sender of msg had no subscription. */
+int bus_unsubscribe(struct manager *m, sd_bus_message *msg);
+/* A direct connection closed: its subscription ends. */
+struct direct_conn;
+void bus_unsubscribe_conn(struct manager *m, const struct direct_conn *conn);
 /* After a reload: drop subscribers that may no longer read. */
 void bus_subscribers_recheck(struct manager *m);
 void bus_subscribers_free(struct manager *m);

@@ -12,9 +12,11 @@
 
 struct manager;
 
-int bus_manager_register(struct manager *m);
-int bus_device_register(struct manager *m);
-int bus_lease_register(struct manager *m);
+/* The vtables, on the system bus and on each direct connection alike:
+ * one set of methods, one authorization (bus-access.h). */
+int bus_manager_register(struct manager *m, sd_bus *bus);
+int bus_device_register(struct manager *m, sd_bus *bus);
+int bus_lease_register(struct manager *m, sd_bus *bus);
 
 struct lease;
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error);

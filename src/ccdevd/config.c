@@ -418,9 +418,12 @@ static int parse_limits(const struct parser *p, json_object *v, struct config *c
 			r = parse_count(p, val, w, &c->devices_per_user);
 		else if (streq(key, "resets_per_minute"))
 			r = parse_count(p, val, w, &c->resets_per_minute);
+		else if (streq(key, "connections_per_user"))
+			r = parse_count(p, val, w, &c->connections_per_user);
 		else
 			r = unknown_key(p, "limits", key,
-					"memlock_mib_per_user, leases_per_user, devices_per_user or resets_per_minute");
+					"memlock_mib_per_user, leases_per_user, devices_per_user, resets_per_minute or "
+					"connections_per_user");
 		if (r < 0)
 			return r;
 	}
@@ -519,6 +522,7 @@ int config_new_empty(const char *path, struct config **ret)
 	c->leases_per_user = LEASES_PER_USER_DEFAULT;
 	c->devices_per_user = DEVICES_PER_USER_DEFAULT;
 	c->resets_per_minute = RESETS_PER_MINUTE_DEFAULT;
+	c->connections_per_user = CONNECTIONS_PER_USER_DEFAULT;
 	*ret = TAKE_PTR(c);
 	return 0;
 }

@@ -64,6 +64,7 @@ struct config {
 	unsigned leases_per_user;  /* "limits.leases_per_user"; root is not counted */
 	unsigned devices_per_user; /* "limits.devices_per_user" */
 	unsigned resets_per_minute; /* "limits.resets_per_minute": ResetDevice, per leased device */
+	unsigned connections_per_user; /* "limits.connections_per_user": the direct socket; root not counted */
 };
 
 /* The defaults keep one user from using more than a small share of the
@@ -73,6 +74,9 @@ struct config {
 /* A reset holds the event loop for as long as the kernel resets (an FLR is
  * some 100 ms): one tenant's storm must not starve the others. */
 #define RESETS_PER_MINUTE_DEFAULT 60
+/* A direct-socket connection costs one fd: room for a VMM per lease
+ * (ccdevctl exec keeps its connection) and a few ccdevctl calls besides. */
+#define CONNECTIONS_PER_USER_DEFAULT 24
 #define PER_USER_COUNT_MAX 1024
 
 /* What a rule is matched against. */

@@ -47,7 +47,7 @@ void fdstore_name_mapping(char *buf, size_t size, unsigned lease_id, uint64_t io
 
 void fdstore_init(struct fdstore *s)
 {
-	*s = (struct fdstore){ .enabled = getenv("NOTIFY_SOCKET") != NULL };
+	*s = (struct fdstore){ .enabled = getenv("NOTIFY_SOCKET") != NULL, .direct_socket = -1 };
 }
 
 void fdstore_done(struct fdstore *s)
@@ -178,8 +178,16 @@ int fdstore_receive(struct fdstore *s, struct fdstore_entry **ret, size_t *ret_n
 		free(names);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < n; i++)
-		e[i] = (struct fdstore_entry){ .name = names[i], .fd = SD_LISTEN_FDS_START + i };
+	for (int i = 0, k = 0; i < n; i++) {
+		/* Socket activation's listening socket is no lease's fd. */
+		if (strcmp(names[i], FDSTORE_DIRECT_SOCKET) == 0 && s->direct_socket < 0) {
+			s->direct_socket = SD_LISTEN_FDS_START + i;
+			free(names[i]);
+			continue;
+		}
+		e[k++] = (struct fdstore_entry){ .name = names[i], .fd = SD_LISTEN_FDS_START + i };
+	}
+	n -= s->direct_socket >= 0;
 	free(names);
 	/* The service manager still holds every one of them: the first sync
 	 * removes what no lease takes over. */

@@ -33,7 +33,10 @@ struct fdstore {
 	bool enabled;           /* a service manager with an fd store listens */
 	struct fdstore_entry *stored; /* what it holds now: names and our fd numbers */
 	size_t n_stored;
+	int direct_socket;      /* socket activation's, named "direct" (direct-socket.h); -1: none */
 };
+
+#define FDSTORE_DIRECT_SOCKET "direct"
 
 void fdstore_init(struct fdstore *s);
 void fdstore_done(struct fdstore *s);
@@ -42,7 +45,8 @@ void fdstore_done(struct fdstore *s);
 void fdstore_sync(struct manager *m);
 
 /* At start: the fds the service manager gave back (LISTEN_FDS), by name;
- * the store is taken to hold them all until the next sync. */
+ * the store is taken to hold them all until the next sync.  The activated
+ * direct socket, if any, goes to s->direct_socket instead. */
 int fdstore_receive(struct fdstore *s, struct fdstore_entry **ret, size_t *ret_n);
 /* Take the fd named name out of entries (-1 if absent). */
 int fdstore_take(struct fdstore_entry *entries, size_t n, const char *name);

@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "device.h"
+#include "direct-socket.h"
 #include "dmabuf.h"
 #include "group.h"
 #include "inventory.h"
@@ -98,6 +99,41 @@ static int on_owner_left_bus(sd_bus_track *t, void *userdata)
 	return 0;
 }
 
+void lease_owner_conn_closed(struct lease *l)
+{
+	l->owner_conn = NULL;
+	lease_schedule_end(l, "owner closed its connection to ccdevd");
+}
+
+/*
+ * On the direct socket the kernel gave a pidfd of the process that
+ * connected (SO_PEERPIDFD): no PID to trust, nothing to race.  That
+ * process must still run (a client that forked and exited leaves a pidfd
+ * of nobody) and still be the caller's uid.
+ */
+static int track_direct_owner(struct lease *l, const struct lease_owner *o, char **ret_why)
+{
+	struct manager *m = l->manager;
+	uid_t uid;
+	int r;
+
+	l->owner_pidfd = fcntl(o->conn->creds.pidfd, F_DUPFD_CLOEXEC, 3);
+	if (l->owner_pidfd < 0)
+		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
+	r = proc_pid_euid(o->pid, &uid);
+	if (r >= 0 && poll(&(struct pollfd){ .fd = l->owner_pidfd, .events = POLLIN }, 1, 0) != 0)
+		r = -ESRCH;
+	if (r < 0 || uid != o->uid)
+		return why(ret_why, -ESRCH, "process %d, which connected to the direct socket, has exited or is "
+			   "no longer uid %u (a client that forks must connect from the process that will hold "
+			   "the lease)", (int)o->pid, (unsigned)o->uid);
+	r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
+	if (r < 0)
+		return why(ret_why, r, "cannot track the calling process: %s", strerror(-r));
+	l->owner_conn = o->conn;
+	return 0;
+}
+
 /*
  * Tie the lease to its owner: a pidfd of the calling process, and its bus
  * connection.  The PID comes from the bus; it is only trusted once the
@@ -116,6 +152,8 @@ static int lease_track_owner(struct lease *l, const struct lease_owner *o, char 
 	uid_t uid;
 	int r;
 
+	if (o->conn && o->conn->creds.pidfd >= 0)
+		return track_direct_owner(l, o, ret_why);
 	l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	if (l->owner_pidfd < 0)
 		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
@@ -127,6 +165,14 @@ static int lease_track_owner(struct lease *l, const struct lease_owner *o, char 
 		return why(ret_why, -ESRCH, "process %d, which the bus names as the caller, is not the caller's "
 			   "(uid %u): the process that connected to the bus has gone (a client that forks must "
 			   "call from a connection of its own)", (int)o->pid, (unsigned)o->uid);
+	if (o->conn) {
+		/* A kernel without SO_PEERPIDFD: the PID as checked above. */
+		r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
+		if (r < 0)
+			return why(ret_why, r, "cannot track the calling process: %s", strerror(-r));
+		l->owner_conn = o->conn;
+		return 0;
+	}
 	r = sd_bus_get_name_creds(m->bus, o->unique_name, SD_BUS_CREDS_PID, &creds);
 	if (r >= 0)
 		r = sd_bus_creds_get_pid(creds, &pid_now);
@@ -177,7 +223,7 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 	l->id = ++m->next_lease_id;
 	l->owner_uid = o->uid;
 	l->owner_pid = o->pid;
-	l->owner_name = strdup(o->unique_name);
+	l->owner_name = strdup(o->unique_name ? o->unique_name : "");
 	if (!l->owner_name || asprintf(&l->object_path, CCDEVD_LEASE_PREFIX "/%u", l->id) < 0)
 		return -ENOMEM;
 
@@ -202,7 +248,7 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "create" },
 		 "Lease %u created for uid %u pid %d (%s): IOAS %u.", l->id, (unsigned)l->owner_uid,
-		 (int)l->owner_pid, l->owner_name, l->ioas_id);
+		 (int)l->owner_pid, l->owner_name[0] ? l->owner_name : "direct socket", l->ioas_id);
 	*ret = TAKE_PTR(l);
 	return 0;
 }

@@ -56,7 +56,8 @@ struct lease {
 
 	uid_t owner_uid;
 	pid_t owner_pid;
-	char *owner_name;            /* unique bus name */
+	char *owner_name;            /* unique bus name; "" when made on the direct socket */
+	const struct direct_conn *owner_conn; /* that direct connection while it is open */
 	int owner_pidfd;
 	sd_event_source *owner_exit_source;
 	sd_bus_track *owner_track;
@@ -73,11 +74,13 @@ struct lease {
 	struct lease *next;          /* manager::leases */
 };
 
+struct direct_conn;
 struct lease_owner {
 	uid_t uid;
 	pid_t pid;
-	const char *unique_name;
+	const char *unique_name;     /* NULL on the direct socket */
 	sd_bus_message *message;     /* the CreateLease call: tracked for liveness */
+	const struct direct_conn *conn; /* the direct connection called on, or NULL */
 };
 
 /* Fresh iommufd (per-process pinned-page accounting) + IOAS + liveness
@@ -101,6 +104,9 @@ struct lease_device *lease_find_device(struct lease *l, const struct bdf *addres
 
 /* DetachDevice: the ordered teardown of one device (teardown.h). */
 void lease_detach(struct lease_device *ld, const char *reason);
+
+/* Its owner's direct connection closed: end the lease (deferred). */
+void lease_owner_conn_closed(struct lease *l);
 
 /* End the lease now: every device torn down in reverse attach order, the
  * IOAS destroyed, the owner's memlock share returned, LeaseReleased sent. */

@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "bus-signals.h"
 #include "cleanup.h"
+#include "direct-socket.h"
 #include "dmabuf.h"
 #include "reset.h"
 #include "lease.h"
@@ -51,6 +52,7 @@ static void manager_free(struct manager *m)
 	/* The inventory's devices are referenced by bus objects: drop the bus
 	 * first. */
 	bus_subscribers_free(m);
+	direct_socket_free(m->direct);
 	sd_bus_flush_close_unref(m->bus);
 	inventory_free(m->inventory);
 	config_free(m->config);
@@ -161,6 +163,13 @@ void manager_add_lease(struct manager *m, struct lease *l)
 	state_save(m);
 	bus_lease_emit_added(m, l);
 	bus_manager_emit_changed(m, "LeaseCount");
+}
+
+void manager_direct_conn_closed(struct manager *m, const struct direct_conn *c)
+{
+	for (struct lease *l = m->leases; l; l = l->next)
+		if (l->owner_conn == c)
+			lease_owner_conn_closed(l);
 }
 
 void manager_remove_lease(struct manager *m, struct lease *l, const char *reason)
@@ -346,11 +355,11 @@ static int manager_connect_bus(struct manager *m)
 	r = sd_bus_open_system(&m->bus);
 	if (r < 0)
 		return log_error_errno(r, "Failed to connect to the system bus: %m");
-	r = bus_manager_register(m);
+	r = bus_manager_register(m, m->bus);
 	if (r >= 0)
-		r = bus_device_register(m);
+		r = bus_device_register(m, m->bus);
 	if (r >= 0)
-		r = bus_lease_register(m);
+		r = bus_lease_register(m, m->bus);
 	if (r < 0)
 		return r;
 	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
@@ -361,6 +370,21 @@ static int manager_connect_bus(struct manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Failed to request bus name %s: %m", CCDEVD_BUS_NAME);
 	return 0;
+}
+
+/* The second door; without it clients still have the bus. */
+static void manager_open_direct(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL;
+	const char *dir = getenv("RUNTIME_DIRECTORY");
+	int fd = TAKE_FD(m->fdstore.direct_socket);
+
+	if (fd < 0 && asprintf(&path, "%s/" DIRECT_SOCKET_NAME, dir ? dir : "/run/ccdevd") < 0) {
+		log_error("Out of memory; no direct socket, clients use the system bus.");
+		return;
+	}
+	if (direct_socket_open(m, fd, path) < 0)
+		log_warning("No direct socket: clients use the system bus.");
 }
 
 static int manager_watch_signals(struct manager *m)
@@ -435,6 +459,7 @@ static int manager_new(const struct manager_options *options, struct manager **r
 	/* Before the first call can come in (the name is acquired from the
 	 * loop): what the last daemon handed out is known again. */
 	adopt_run(m);
+	manager_open_direct(m);
 
 	*ret = TAKE_PTR(m);
 	return 0;

@@ -18,6 +18,8 @@
 
 struct memlock_saved;
 struct subscriber;
+struct direct_socket;
+struct direct_conn;
 
 struct manager_options {
 	const char *config_path;
@@ -42,6 +44,7 @@ struct manager {
 	unsigned n_adopted;         /* leases re-adopted at start */
 	struct adoption *adoption;  /* owned; what adopt_finish() still ends */
 	struct subscriber *subscribers; /* owned; bus-signals.c */
+	struct direct_socket *direct; /* owned; the second door (direct-socket.h), NULL if none */
 };
 
 int manager_run(const struct manager_options *options);
@@ -60,6 +63,8 @@ void manager_device_released(struct manager *m, struct device *d);
 void manager_feature_found(struct manager *m, enum kernel_feature f);
 
 void manager_add_lease(struct manager *m, struct lease *l);
+/* A direct connection closed: the leases it created end. */
+void manager_direct_conn_closed(struct manager *m, const struct direct_conn *c);
 /* Unlinks and frees l; sends LeaseReleased. */
 void manager_remove_lease(struct manager *m, struct lease *l, const char *reason);
 struct lease *manager_find_lease(struct manager *m, unsigned id);

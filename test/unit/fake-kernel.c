@@ -59,6 +59,7 @@
 
 #include "ccdevd/kernel/iommufd.h"
 #include "ccdevd/kernel/proc.h"
+#include "ccdevd/kernel/socket.h"
 #include "ccdevd/kernel/sysfs.h"
 #include "ccdevd/kernel/vfio.h"
 #include "kernel-uapi.h"
@@ -945,4 +946,18 @@ int proc_kill(pid_t pid)
 		if (devs[i].used && devs[i].held)
 			fake_device_let_go(devs[i].syspath);
 	return 0;
+}
+
+/* ---- kernel/socket.h: no direct socket in the unit tier ---- */
+
+int socket_peer_creds(int fd, struct peer_creds *c)
+{
+	*c = (struct peer_creds){ .pidfd = -1 };
+	return -ENOTSUP;
+}
+
+void peer_creds_done(struct peer_creds *c)
+{
+	free(c->gids);
+	*c = (struct peer_creds){ .pidfd = -1 };
 }

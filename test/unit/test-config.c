@@ -441,12 +441,16 @@ static void test_limits_memlock_mib_per_user_out_of_range_is_rejected(void)
 
 static void test_leases_and_devices_per_user_default_and_parse(void)
 {
-	_cleanup_(config_freep) struct config *set = parse_ok("{ 'limits': { 'leases_per_user': 3, 'devices_per_user': 1024 } }");
+	_cleanup_(config_freep) struct config *set =
+		parse_ok("{ 'limits': { 'leases_per_user': 3, 'devices_per_user': 1024, 'connections_per_user': 2 } }");
 	_cleanup_(config_freep) struct config *absent = parse_ok("{ }");
 
-	CHECK(set && set->leases_per_user == 3 && set->devices_per_user == 1024);
+	CHECK(set && set->leases_per_user == 3 && set->devices_per_user == 1024 && set->connections_per_user == 2);
 	CHECK(absent && absent->leases_per_user == LEASES_PER_USER_DEFAULT &&
-	      absent->devices_per_user == DEVICES_PER_USER_DEFAULT);
+	      absent->devices_per_user == DEVICES_PER_USER_DEFAULT &&
+	      absent->connections_per_user == CONNECTIONS_PER_USER_DEFAULT);
+	check_error("{ 'limits': { 'connections_per_user': 0 } }", ": limits.connections_per_user: ",
+		    "expected 1..1024, got 0");
 }
 
 static void test_leases_and_devices_per_user_out_of_range_or_wrong_type_are_rejected(void)
@@ -467,8 +471,8 @@ static void test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected(void
 	check_error("{ 'limits': { 'memlock_mib_per_user': null } }", ": limits.memlock_mib_per_user: ",
 		    "expected an integer, got null");
 	check_error("{ 'limits': { 'memlock_mib': 64 } }", ": limits.memlock_mib: ",
-		    "unknown key (expected memlock_mib_per_user, leases_per_user, devices_per_user or "
-		    "resets_per_minute)");
+		    "unknown key (expected memlock_mib_per_user, leases_per_user, devices_per_user, "
+		    "resets_per_minute or connections_per_user)");
 	check_error("{ 'limits': { 'memlock_mib_per_user': 64, 'leases_per_uid': 2 } }",
 		    ": limits.leases_per_uid: ", "unknown key");
 	check_error("{ 'limits': [] }", ": limits: ", "expected an object, got an array");

@@ -11,6 +11,7 @@
  */
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "kernel-uapi.h"
 
@@ -109,6 +110,8 @@ int main(void)
 	V(VFIO_DEVICE_RESET);
 	V(VFIO_DEVICE_GET_INFO);
 	V(VFIO_DEVICE_GET_REGION_INFO);
+
+	V(SO_PEERPIDFD);
 
 	V(KVM_DEV_VFIO_FILE);
 	V(KVM_DEV_VFIO_FILE_ADD);
