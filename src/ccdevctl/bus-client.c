@@ -2,8 +2,12 @@
 #include "bus-client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "bus-api.h"
 #include "cleanup.h"
@@ -68,6 +72,7 @@ void manager_info_done(struct manager_info *m)
 	strv_free(m->kernel_features);
 	free(m->config_path);
 	free(m->unique_name);
+	free(m->direct_socket);
 	*m = (struct manager_info){};
 }
 
@@ -123,10 +128,83 @@ int bus_log_parse_error(int r)
 	return ctl_unclassified(ctl_error_errno(r, "Failed to parse the reply of ccdevd: %m"));
 }
 
+bool bus_is_direct(sd_bus *bus)
+{
+	return sd_bus_is_bus_client(bus) <= 0;
+}
+
+const char *bus_direct_socket_path(void)
+{
+	const char *path = getenv("CCDEVD_SOCKET");
+
+	return path ? path : CCDEVD_DIRECT_SOCKET;
+}
+
+/* Until the handshake is done: ccdevd closes a connection over the user's
+ * limit at once, and then the caller still has the bus. */
+static int wait_ready(sd_bus *bus)
+{
+	for (int waits = 0;;) {
+		int r = sd_bus_is_ready(bus);
+		if (r != 0)
+			return r;
+		r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		if (waits++ == 10)
+			return -ETIMEDOUT;
+		r = sd_bus_wait(bus, 500 * 1000);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int connect_direct(sd_bus **ret)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+	const char *path = bus_direct_socket_path();
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (!*path || strlen(path) >= sizeof sa.sun_path)
+		return -ENOENT;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		return -errno;
+	r = sd_bus_new(&bus);
+	if (r < 0)
+		return r;
+	r = sd_bus_set_fd(bus, fd, fd);
+	if (r < 0)
+		return r;
+	TAKE_FD(fd);
+	r = sd_bus_negotiate_fds(bus, 1);
+	if (r >= 0)
+		r = sd_bus_start(bus);
+	if (r >= 0)
+		r = wait_ready(bus);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(bus);
+	return 0;
+}
+
 int bus_connect(sd_bus **ret)
 {
 	int r;
 
+	r = connect_direct(ret);
+	if (r >= 0)
+		return 0;
+	if (r != -ENOENT && getenv("CCDEVD_SOCKET"))
+		fprintf(stderr, "ccdevctl: cannot use the direct socket %s (%s); using the system bus.\n",
+			bus_direct_socket_path(), strerror(-r));
 	r = sd_bus_open_system(ret);
 	if (r < 0) {
 		ctl_error_errno(r, "Failed to connect to the system bus: %m");
@@ -319,6 +397,19 @@ static int manager_read_owner(sd_bus *bus, struct manager_info *m)
 	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
 	const char *unique;
 	int r;
+
+	/* Peer to peer: the kernel says who is at the other end. */
+	if (bus_is_direct(bus)) {
+		r = sd_bus_get_owner_creds(bus, SD_BUS_CREDS_PID, &creds);
+		if (r >= 0)
+			r = sd_bus_creds_get_pid(creds, &m->pid);
+		if (r < 0)
+			return ctl_unclassified(ctl_error_errno(r, "Cannot tell who is at the other end of %s: %m",
+								bus_direct_socket_path()));
+		m->unique_name = strdup("");
+		m->direct_socket = strdup(bus_direct_socket_path());
+		return m->unique_name && m->direct_socket ? 0 : ctl_error_errno(ENOMEM, "Out of memory.");
+	}
 
 	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_UNIQUE_NAME | SD_BUS_CREDS_PID,
 				  &creds);

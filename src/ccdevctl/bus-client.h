@@ -46,7 +46,8 @@ struct manager_info {
 	char *config_path;
 	uint32_t lease_count;
 	uint32_t adopted_leases;   /* re-adopted at the daemon's start */
-	char *unique_name;
+	char *unique_name;         /* "" on the direct socket */
+	char *direct_socket;       /* the direct socket's path, or NULL on the bus */
 	pid_t pid;
 };
 
@@ -64,8 +65,15 @@ int bus_log_error(const sd_bus_error *e, int r, const char *what);
 /* Report a reply that does not have the contract's signature. */
 int bus_log_parse_error(int r);
 
-/* The system bus ($DBUS_SYSTEM_BUS_ADDRESS if set); -EHOSTDOWN if none. */
+/* The direct socket ($CCDEVD_SOCKET, default /run/ccdevd/ccdevd.sock, ""
+ * for never) when ccdevd accepts us there, else the system bus
+ * ($DBUS_SYSTEM_BUS_ADDRESS if set); -EHOSTDOWN if neither. */
 int bus_connect(sd_bus **ret);
+/* Is bus the direct socket?  Signals there come from ccdevd alone and
+ * carry no sender: match them with sender NULL. */
+bool bus_is_direct(sd_bus *bus);
+const char *bus_direct_socket_path(void);
+#define bus_signal_sender(bus) (bus_is_direct(bus) ? NULL : CCDEVD_BUS_NAME)
 /* A new event loop and a bus connection attached to it (the caller owns and
  * frees both, also on failure). */
 int bus_connect_with_event(sd_event **ret_event, sd_bus **ret_bus);

@@ -81,7 +81,7 @@ int lease_create(sd_bus *bus, lease_ended_fn on_ended, void *userdata, struct le
 			     .userdata = userdata };
 
 	/* Subscribe before the lease exists: it may end at any moment after. */
-	r = sd_bus_match_signal(bus, &l->released_slot, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT,
+	r = sd_bus_match_signal(bus, &l->released_slot, bus_signal_sender(bus), CCDEVD_OBJECT_ROOT,
 				CCDEVD_MANAGER_IFACE, "LeaseReleased", on_lease_released, l);
 	if (r < 0)
 		return bus_log_errno(r, "subscribe to LeaseReleased");

@@ -227,7 +227,8 @@ int output_manager_json(const struct manager_info *m)
 	    json_add(o, "lease_count", json_object_new_int64(m->lease_count)) < 0 ||
 	    json_add(o, "adopted_leases", json_object_new_int64(m->adopted_leases)) < 0 ||
 	    json_add(o, "config_path", json_object_new_string(m->config_path)) < 0 ||
-	    json_add(o, "pid", json_object_new_int64(m->pid)) < 0)
+	    json_add(o, "pid", json_object_new_int64(m->pid)) < 0 ||
+	    json_add(o, "connection", json_object_new_string(m->direct_socket ? "direct-socket" : "system-bus")) < 0)
 		return json_print(NULL);
 	return json_print(TAKE_PTR(o));
 }

@@ -246,10 +246,11 @@ int output_manager(const struct manager_info *m)
 	       "        Devices: %" PRIu32 "\n"
 	       "         Leases: %" PRIu32 " (%" PRIu32 " re-adopted at start)\n"
 	       "         Config: %s\n"
-	       "       Bus name: %s\n"
+	       "%s%s\n"
 	       "            PID: %ld\n",
-	       m->device_count, m->lease_count, m->adopted_leases, dash_if_empty(m->config_path), m->unique_name,
-	       (long)m->pid);
+	       m->device_count, m->lease_count, m->adopted_leases, dash_if_empty(m->config_path),
+	       m->direct_socket ? "  Direct socket: " : "       Bus name: ",
+	       m->direct_socket ? m->direct_socket : m->unique_name, (long)m->pid);
 	return 0;
 }
 

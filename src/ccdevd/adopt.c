@@ -208,9 +208,10 @@ static void adopt_lease(struct manager *m, const struct saved_lease *s, struct r
 		*ret_end = strdup("its release was under way when ccdevd stopped");
 	else if (pid == -1 || pidfd_exited(pidfd))
 		*ret_end = strdup("owner exited while ccdevd was down");
-	else {
+	else if (s->owner_name[0]) {
 		/* The bus name must still be the owner's: a connection with that
-		 * name and that PID. */
+		 * name and that PID.  (A direct connection did not outlive the
+		 * last daemon: its lease goes on with its owner process.) */
 		sd_bus_creds *creds = NULL;
 		pid_t name_pid = 0;
 		r = sd_bus_get_name_creds(m->bus, s->owner_name, SD_BUS_CREDS_PID, &creds);
@@ -371,7 +372,8 @@ static void adopt_from_state(struct manager *m, const struct saved_state *s, str
 		m->n_adopted++;
 		log_meta(LOG_NOTICE, 0, &(struct log_ctx){ .lease = l->object_path, .op = "adopt" },
 			 "Lease %u re-adopted: uid %u pid %d (%s), %u device(s), IOAS %u.", l->id,
-			 (unsigned)l->owner_uid, (int)l->owner_pid, l->owner_name, lease_device_count(l), l->ioas_id);
+			 (unsigned)l->owner_uid, (int)l->owner_pid, l->owner_name[0] ? l->owner_name : "direct socket",
+			 lease_device_count(l), l->ioas_id);
 	}
 	/* dma-bufs once every lease is back: a mapping's exporter may be a
 	 * device of any of them. */

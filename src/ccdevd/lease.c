@@ -454,7 +454,7 @@ int lease_adopt(struct manager *m, const struct saved_lease *s, int iommufd, int
 		if (r < 0)
 			return r;
 	}
-	if (track_owner) {
+	if (track_owner && l->owner_name[0]) {
 		r = sd_bus_track_new(m->bus, &l->owner_track, on_owner_left_bus, l);
 		if (r < 0)
 			return r;

@@ -371,8 +371,9 @@ static int read_lease(const struct reader *rd, const char *where, json_object *o
 	r = read_object(rd, where, o, fields, ELEMENTSOF(fields), &devices, "devices");
 	if (r < 0)
 		return r;
-	if (l->id == 0 || l->owner_name[0] != ':' || l->ioas_id == 0)
-		return bad(rd, where, "id and ioas_id must be set and owner_name a unique bus name");
+	/* owner_name "": the lease was made on the direct socket. */
+	if (l->id == 0 || (l->owner_name[0] != ':' && l->owner_name[0] != '\0') || l->ioas_id == 0)
+		return bad(rd, where, "id and ioas_id must be set and owner_name a unique bus name or \"\"");
 	snprintf(at, sizeof at, "%s.devices", where);
 	r = get_array(rd, at, devices, STATE_DEVICES_MAX, &l->n_devices);
 	if (r < 0)

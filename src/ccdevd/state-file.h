@@ -10,7 +10,8 @@
  *
  * Version 1:
  *   { "version": 1, "next_lease_id": N,
- *     "leases": [ { "id", "owner_uid", "owner_pid", "owner_name", "ioas_id",
+ *     "leases": [ { "id", "owner_uid", "owner_pid", "owner_name" (a unique
+ *                   bus name, "" for the direct socket), "ioas_id",
  *                   "state": "active"|"releasing",
  *                   "devices": [ { "address", "steps": ["claim", ...],
  *                                  "dev_id", "pt_id", "memlock_quota",
@@ -81,7 +82,7 @@ struct saved_lease {
 	unsigned id;
 	uid_t owner_uid;
 	pid_t owner_pid;
-	char *owner_name;
+	char *owner_name;        /* "": made on the direct socket */
 	uint32_t ioas_id;
 	bool releasing;
 	struct saved_device *devices;

@@ -5,6 +5,9 @@
  * the daemon and ccdevctl. */
 
 #define CCDEVD_BUS_NAME "org.ccdevd1"
+/* The second door: the same API, peer to peer (ccdevd(8), DIRECT SOCKET);
+ * clients take $CCDEVD_SOCKET first when it is set ("" for the bus only). */
+#define CCDEVD_DIRECT_SOCKET "/run/ccdevd/ccdevd.sock"
 #define CCDEVD_OBJECT_ROOT "/org/ccdevd1"
 #define CCDEVD_DEVICE_PREFIX "/org/ccdevd1/device"
 #define CCDEVD_MANAGER_IFACE "org.ccdevd1.Manager"
