@@ -47,20 +47,21 @@ static int read_gids(sd_bus_message *reply, struct bus_caller *c)
  * credentials cannot.  Without UnixGroupIDs no group counts.
  */
 /* On the direct socket: what the kernel recorded at connect(), with no
- * round trip.  The same fields as the bus daemon's (it reads them with the
- * same SO_PEERCRED and SO_PEERGROUPS). */
+ * round trip.  The same groups as the bus daemon's UnixGroupIDs, which it
+ * reads with the same SO_PEERCRED (the primary gid) and SO_PEERGROUPS. */
 static int get_direct_caller(const struct direct_conn *conn, struct bus_caller *ret)
 {
 	const struct peer_creds *pc = &conn->creds;
 
 	*ret = (struct bus_caller){ .who = { .uid = pc->uid, .gid = (gid_t)-1 }, .pid = pc->pid, .conn = conn };
-	ret->gids = malloc(pc->n_gids ? pc->n_gids * sizeof(gid_t) : 1);
+	ret->gids = malloc((pc->n_gids + 1) * sizeof(gid_t));
 	if (!ret->gids)
 		return -ENOMEM;
+	ret->gids[0] = pc->gid;
 	if (pc->n_gids)
-		memcpy(ret->gids, pc->gids, pc->n_gids * sizeof(gid_t));
+		memcpy(ret->gids + 1, pc->gids, pc->n_gids * sizeof(gid_t));
 	ret->who.gids = ret->gids;
-	ret->who.n_gids = pc->n_gids;
+	ret->who.n_gids = pc->n_gids + 1;
 	return 0;
 }
 

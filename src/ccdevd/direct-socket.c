@@ -59,6 +59,7 @@ static void conn_free(struct direct_conn *c)
 	if (!c)
 		return;
 	sd_event_source_disable_unref(c->close_source);
+	sd_event_source_disable_unref(c->start_source);
 	/* No flush: a peer that does not read must not hold us up. */
 	sd_bus_close_unref(c->bus);
 	peer_creds_done(&c->creds);
@@ -98,6 +99,24 @@ static int on_conn_message(sd_bus_message *msg, void *userdata, sd_bus_error *re
 	r = sd_event_add_defer(c->socket->manager->event, &c->close_source, on_conn_closed_deferred, c);
 	if (r < 0)
 		log_error_errno(r, "Direct connection %u: cannot defer its close: %m", c->id);
+	return 0;
+}
+
+/*
+ * A client may send its first message right behind BEGIN (libdbus does):
+ * sd-bus reads both at once, finishes the handshake, and leaves the message
+ * in its buffer, where no poll will ever wake it.  So after each loop
+ * iteration until the connection runs, and once more then, drain it.
+ */
+static int on_start_check(sd_event_source *s, void *userdata)
+{
+	struct direct_conn *c = userdata;
+
+	if (sd_bus_is_ready(c->bus) <= 0)
+		return 0;
+	while (!c->close_source && sd_bus_process(c->bus, NULL) > 0)
+		;
+	c->start_source = sd_event_source_disable_unref(c->start_source);
 	return 0;
 }
 
@@ -165,6 +184,8 @@ static int conn_setup(struct direct_socket *s, struct direct_conn *c, int *fd)
 		r = sd_bus_attach_event(c->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r >= 0)
 		r = sd_bus_start(c->bus);
+	if (r >= 0)
+		r = sd_event_add_post(m->event, &c->start_source, on_start_check, c);
 	return r;
 }
 

@@ -40,6 +40,7 @@ struct direct_conn {
 	sd_bus *bus;
 	struct peer_creds creds;
 	sd_event_source *close_source; /* deferred free after the peer hung up */
+	sd_event_source *start_source; /* until the handshake is done (direct-socket.c) */
 	struct direct_conn *next;      /* direct_socket::conns */
 };
 

@@ -4,6 +4,7 @@
  * writes, state_parse() reads back exactly; anything else it refuses, naming
  * where and why, so that the daemon trusts none of a bad file.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,25 @@ static void empty_state(void)
 	free(why);
 }
 
+/* A lease made on the direct socket has no bus name: "" is kept as such. */
+static void direct_owner(void)
+{
+	struct saved_state *s = sample(), *back = NULL;
+	char *text, *why = NULL;
+	int r;
+
+	free(s->leases[0].owner_name);
+	s->leases[0].owner_name = strdup("");
+	text = state_format(s);
+	r = text ? state_parse(text, "state.json", &back, &why) : -ENOMEM;
+	CHECK_MSG(r == 0, "%s", why ? why : "");
+	CHECK(back && back->n_leases == 1 && strcmp(back->leases[0].owner_name, "") == 0);
+	saved_state_free(back);
+	saved_state_free(s);
+	free(text);
+	free(why);
+}
+
 /* Replace the first occurrence of from in the sample's text by to and expect
  * a refusal whose message contains want. */
 static int refused(const char *from, const char *to, const char *want)
@@ -183,6 +203,7 @@ int main(void)
 {
 	RUN(round_trip);
 	RUN(empty_state);
+	RUN(direct_owner);
 	RUN(refusals);
 	RUN(garbage);
 	return tap_done();
