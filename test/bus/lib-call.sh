@@ -8,11 +8,14 @@ dev_prefix=/org/ccdevd1/device
 # The door the calls below go through: the system bus, or with
 # CCDEVD_DOOR=direct ccdevd's direct socket (peer to peer; ccdevd answers
 # Hello there, so dbus-send and the raw clients need no change but the
-# address).  The signal monitors stay on the bus.
+# address; ccdevctl and test/vm's clients take $CCDEVD_SOCKET).  The signal
+# monitors stay on the bus.
 client_env=()
+direct_socket=$tmp/run/ccdevd.sock
 if [ "${CCDEVD_DOOR:-bus}" = direct ]; then
-	client_env=(env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/run/ccdevd.sock")
-	echo "# door: the direct socket $tmp/run/ccdevd.sock"
+	client_env=(env "DBUS_SYSTEM_BUS_ADDRESS=unix:path=$direct_socket")
+	export CCDEVD_SOCKET=$direct_socket
+	echo "# door: the direct socket $direct_socket"
 fi
 
 # dsend [--as UID:GID[:GID,...]] PATH IFACE.MEMBER [ARGS...]: a method call to

@@ -907,6 +907,13 @@ static int cmd_pid(char **argv)
 	return reply_ok("pid %d", (int)getpid());
 }
 
+/* Close the connection to ccdevd, keep the process and every fd. */
+static int cmd_disconnect(char **argv)
+{
+	bus = sd_bus_flush_close_unref(bus);
+	return reply_ok("disconnect");
+}
+
 static int cmd_quit(char **argv)
 {
 	quitting = true;
@@ -939,6 +946,7 @@ static const struct command {
 	{ "release", 1, 1, cmd_release },
 	{ "signals", 0, 0, cmd_signals },
 	{ "pid", 0, 0, cmd_pid },
+	{ "disconnect", 0, 0, cmd_disconnect },
 	{ "quit", 0, 0, cmd_quit },
 };
 
@@ -1003,6 +1011,27 @@ static int on_stdin(sd_event_source *s, int fd, uint32_t revents, void *userdata
 	return quitting ? sd_event_exit(event, 0) : 0;
 }
 
+/* $CCDEVD_SOCKET: ccdevd's direct socket, peer to peer; else the bus. */
+static int connect_ccdevd(void)
+{
+	const char *path = getenv("CCDEVD_SOCKET");
+	_cleanup_free_ char *address = NULL;
+	int r;
+
+	if (!path || !*path)
+		return sd_bus_open_system(&bus);
+	if (asprintf(&address, "unix:path=%s", path) < 0)
+		return -ENOMEM;
+	r = sd_bus_new(&bus);
+	if (r >= 0)
+		r = sd_bus_set_address(bus, address);
+	if (r >= 0)
+		r = sd_bus_negotiate_fds(bus, 1);
+	if (r >= 0)
+		r = sd_bus_start(bus);
+	return r;
+}
+
 int main(void)
 {
 	_cleanup_(sd_event_source_unrefp) sd_event_source *in = NULL;
@@ -1013,7 +1042,7 @@ int main(void)
 		leases[i].iommufd = -1;
 	r = sd_event_default(&event);
 	if (r >= 0)
-		r = sd_bus_open_system(&bus);
+		r = connect_ccdevd();
 	if (r >= 0)
 		r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
 	/* Lease signals come unicast from the daemon; no sender filter (a
@@ -1026,7 +1055,8 @@ int main(void)
 		printf("error local: setting up the bus and the event loop: %s\n", strerror(-r));
 		return EXIT_FAILURE;
 	}
-	printf("# dmabuf-client pid %d uid %u ready\n", (int)getpid(), (unsigned)getuid());
+	printf("# dmabuf-client pid %d uid %u on %s ready\n", (int)getpid(), (unsigned)getuid(),
+	       sd_bus_is_bus_client(bus) > 0 ? "the bus" : "the direct socket");
 	r = sd_event_loop(event);
 	for (size_t i = 0; i < MAX_LEASES; i++)
 		if (leases[i].path)
