@@ -106,43 +106,16 @@ void lease_owner_conn_closed(struct lease *l)
 }
 
 /*
- * On the direct socket the kernel gave a pidfd of the process that
- * connected (SO_PEERPIDFD): no PID to trust, nothing to race.  That
- * process must still run (a client that forked and exited leaves a pidfd
- * of nobody) and still be the caller's uid.
- */
-static int track_direct_owner(struct lease *l, const struct lease_owner *o, char **ret_why)
-{
-	struct manager *m = l->manager;
-	uid_t uid;
-	int r;
-
-	l->owner_pidfd = fcntl(o->conn->creds.pidfd, F_DUPFD_CLOEXEC, 3);
-	if (l->owner_pidfd < 0)
-		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
-	r = proc_pid_euid(o->pid, &uid);
-	if (r >= 0 && poll(&(struct pollfd){ .fd = l->owner_pidfd, .events = POLLIN }, 1, 0) != 0)
-		r = -ESRCH;
-	if (r < 0 || uid != o->uid)
-		return why(ret_why, -ESRCH, "process %d, which connected to the direct socket, has exited or is "
-			   "no longer uid %u (a client that forks must connect from the process that will hold "
-			   "the lease)", (int)o->pid, (unsigned)o->uid);
-	r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
-	if (r < 0)
-		return why(ret_why, r, "cannot track the calling process: %s", strerror(-r));
-	l->owner_conn = o->conn;
-	return 0;
-}
-
-/*
- * Tie the lease to its owner: a pidfd of the calling process, and its bus
- * connection.  The PID comes from the bus; it is only trusted once the
- * connection is seen alive with that PID *after* the pidfd was opened, which
- * rules out the PID having been reused in between.  The bus recorded that
- * PID when the connection was made: a client that forked and exited leaves
- * a PID that may now be anyone's.  The process behind the pidfd must be the
- * caller's own uid (read after the pidfd pins it), or the daemon would
- * raise another user's RLIMIT_MEMLOCK and end the lease with a stranger.
+ * Tie the lease to its owner: a pidfd of the calling process, and its
+ * connection.  On the direct socket the kernel gave a pidfd of the process
+ * that connected (SO_PEERPIDFD): nothing to race.  Otherwise the PID comes
+ * from the bus (or SO_PEERCRED on a kernel without SO_PEERPIDFD), recorded
+ * when the connection was made: a client that forked and exited leaves a
+ * PID that may now be anyone's.  Either way the process behind the pidfd
+ * must still run and be the caller's own uid (read after the pidfd pins
+ * it), or the daemon would raise another user's RLIMIT_MEMLOCK and end the
+ * lease with a stranger.  A bus PID is only trusted once the connection is
+ * seen alive with that PID *after* the pidfd was opened.
  */
 static int lease_track_owner(struct lease *l, const struct lease_owner *o, char **ret_why)
 {
@@ -153,40 +126,41 @@ static int lease_track_owner(struct lease *l, const struct lease_owner *o, char 
 	int r;
 
 	if (o->conn && o->conn->creds.pidfd >= 0)
-		return track_direct_owner(l, o, ret_why);
-	l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
+		l->owner_pidfd = fcntl(o->conn->creds.pidfd, F_DUPFD_CLOEXEC, 3);
+	else
+		l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	if (l->owner_pidfd < 0)
 		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
 	r = proc_pid_euid(o->pid, &uid);
 	/* Read while the pidfd's process still runs: the PID was not reused. */
 	if (r >= 0 && poll(&(struct pollfd){ .fd = l->owner_pidfd, .events = POLLIN }, 1, 0) != 0)
 		r = -ESRCH;
+	if ((r < 0 || uid != o->uid) && o->conn)
+		return why(ret_why, -ESRCH, "process %d, which connected to the direct socket, has exited or is "
+			   "no longer uid %u (a client that forks must connect from the process that will hold "
+			   "the lease)", (int)o->pid, (unsigned)o->uid);
 	if (r < 0 || uid != o->uid)
 		return why(ret_why, -ESRCH, "process %d, which the bus names as the caller, is not the caller's "
 			   "(uid %u): the process that connected to the bus has gone (a client that forks must "
 			   "call from a connection of its own)", (int)o->pid, (unsigned)o->uid);
-	if (o->conn) {
-		/* A kernel without SO_PEERPIDFD: the PID as checked above. */
-		r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
-		if (r < 0)
-			return why(ret_why, r, "cannot track the calling process: %s", strerror(-r));
-		l->owner_conn = o->conn;
-		return 0;
+	if (!o->conn) {
+		r = sd_bus_get_name_creds(m->bus, o->unique_name, SD_BUS_CREDS_PID, &creds);
+		if (r >= 0)
+			r = sd_bus_creds_get_pid(creds, &pid_now);
+		sd_bus_creds_unref(creds);
+		if (r < 0 || pid_now != o->pid)
+			return why(ret_why, -ESRCH, "the calling process went away while the lease was created");
 	}
-	r = sd_bus_get_name_creds(m->bus, o->unique_name, SD_BUS_CREDS_PID, &creds);
-	if (r >= 0)
-		r = sd_bus_creds_get_pid(creds, &pid_now);
-	sd_bus_creds_unref(creds);
-	if (r < 0 || pid_now != o->pid)
-		return why(ret_why, -ESRCH, "the calling process went away while the lease was created");
 
 	r = sd_event_add_io(m->event, &l->owner_exit_source, l->owner_pidfd, EPOLLIN, on_owner_exit, l);
-	if (r >= 0)
+	/* A direct connection's close ends the lease (lease_owner_conn_closed). */
+	if (r >= 0 && !o->conn)
 		r = sd_bus_track_new(m->bus, &l->owner_track, on_owner_left_bus, l);
-	if (r >= 0)
+	if (r >= 0 && !o->conn)
 		r = sd_bus_track_add_sender(l->owner_track, o->message);
 	if (r < 0)
 		return why(ret_why, r, "cannot track the calling process: %s", strerror(-r));
+	l->owner_conn = o->conn;
 	return 0;
 }
 
