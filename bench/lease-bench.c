@@ -2,7 +2,7 @@
 /*
  * lease-bench: what brokering costs, measured side by side in one run.
  *
- *   lease-bench --device BDF [--rounds N]
+ *   lease-bench --device BDF [--rounds N] [--socket PATH]
  *
  * Runs as root in the VM tier's guest with ccdevd on the system bus and the
  * device managed with on_release "keep-vfio" (so neither path rebinds
@@ -10,7 +10,9 @@
  *   direct  the same ioctls in this process: open /dev/iommu, RLIMIT_MODE,
  *           IOAS_ALLOC, open the cdev, BIND_IOMMUFD, ATTACH_IOMMUFD_PT;
  *   brokered Manager.CreateLease + Lease.AttachDevice, until both fds are in
- *           hand (Release is not timed);
+ *           hand (Release is not timed), on the system bus;
+ *   socket  the same calls on ccdevd's direct socket (--socket), where no
+ *           bus daemon relays and no credentials are asked per call;
  *   crash   a child takes a lease and is SIGKILLed; the time from the kill
  *           to the daemon's LeaseReleased signal (which root's subscription
  *           receives), minus the device's own reset time (measured right
@@ -189,21 +191,25 @@ int main(int argc, char *argv[])
 	static const struct option options[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "rounds", required_argument, NULL, 'n' },
+		{ "socket", required_argument, NULL, 's' },
 		{}
 	};
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL, *sock = NULL;
+	const char *socket_path = NULL;
 	int rounds = 20, c;
 
-	while ((c = getopt_long(argc, argv, "d:n:", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "d:n:s:", options, NULL)) >= 0) {
 		if (c == 'd')
 			bdf = optarg;
 		else if (c == 'n')
 			rounds = atoi(optarg);
+		else if (c == 's')
+			socket_path = optarg;
 		else
 			return 2;
 	}
 	if (!bdf || rounds < 1 || rounds > 10000) {
-		fprintf(stderr, "usage: lease-bench --device BDF [--rounds N]\n");
+		fprintf(stderr, "usage: lease-bench --device BDF [--rounds N] [--socket PATH]\n");
 		return 2;
 	}
 	if (sd_bus_open_system(&bus) < 0)
@@ -213,18 +219,30 @@ int main(int argc, char *argv[])
 	if (sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "Subscribe", NULL,
 			       NULL, NULL) < 0)
 		die("Subscribe", EIO);
+	if (socket_path) {
+		_cleanup_free_ char *address = NULL;
+		if (asprintf(&address, "unix:path=%s", socket_path) < 0 || sd_bus_new(&sock) < 0 ||
+		    sd_bus_set_address(sock, address) < 0 || sd_bus_negotiate_fds(sock, 1) < 0 ||
+		    sd_bus_set_bus_client(sock, 1) < 0 || sd_bus_start(sock) < 0)
+			die("cannot connect to the direct socket", EIO);
+	}
 
 	double *direct = calloc((size_t)rounds, sizeof(double));
 	double *brokered = calloc((size_t)rounds, sizeof(double));
 	double *crash = calloc((size_t)rounds, sizeof(double));
 	double *reset = calloc((size_t)rounds, sizeof(double));
-	if (!direct || !brokered || !crash || !reset)
+	double *socketed = calloc((size_t)rounds, sizeof(double));
+	if (!direct || !brokered || !crash || !reset || !socketed)
 		die("calloc", ENOMEM);
 
 	{ /* warm-up: puts the device on vfio-pci and faults everything in */
 		char lease[128];
 		brokered_round(bus, lease, sizeof lease);
 		release(bus, lease);
+		if (sock) {
+			brokered_round(sock, lease, sizeof lease);
+			release(sock, lease);
+		}
 		find_cdev();
 	}
 	for (int i = 0; i < rounds; i++) {
@@ -232,6 +250,10 @@ int main(int argc, char *argv[])
 		direct[i] = direct_round(&reset[i]);
 		brokered[i] = brokered_round(bus, lease, sizeof lease);
 		release(bus, lease);
+		if (sock) {
+			socketed[i] = brokered_round(sock, lease, sizeof lease);
+			release(sock, lease);
+		}
 		crash[i] = crash_round(bus);
 	}
 	double d = median(direct, rounds), b = median(brokered, rounds);
@@ -240,6 +262,11 @@ int main(int argc, char *argv[])
 	printf("acquire, direct ioctls:         %8.0f us (median)\n", d);
 	printf("acquire, via ccdevd:            %8.0f us (median)\n", b);
 	printf("acquire ratio ccdevd/direct:    %8.1f\n", b / d);
+	if (sock) {
+		double so = median(socketed, rounds);
+		printf("acquire, via the direct socket: %8.0f us (median)\n", so);
+		printf("acquire ratio socket/direct:    %8.1f\n", so / d);
+	}
 	printf("crash to released:              %8.0f us (median)\n", cr);
 	printf("device reset (VFIO_DEVICE_RESET): %6.0f us (median)\n", rs);
 	printf("crash to released minus reset:  %8.0f us\n", cr - rs);
@@ -247,5 +274,6 @@ int main(int argc, char *argv[])
 	free(brokered);
 	free(crash);
 	free(reset);
+	free(socketed);
 	return 0;
 }
