@@ -13,6 +13,7 @@
 
 #include "bus-access.h"
 #include "bus.h"
+#include "bus-reply.h"
 #include "bus-signals.h"
 #include "group.h"
 #include "cleanup.h"
@@ -148,6 +149,10 @@ static int find_attached(struct lease *l, sd_bus_message *msg, struct lease_devi
 	if (!*ret)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE,
 					 "%s is not attached to lease %u.", address, l->id);
+	/* Its reset is under way: nothing may touch it meanwhile. */
+	if ((*ret)->reset)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_DEVICE_BUSY, "%s is being reset (ResetDevice has not "
+					 "answered yet); try again once it has.", address);
 	return 0;
 }
 
@@ -160,8 +165,27 @@ static int method_detach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = find_attached(l, msg, &ld, error);
 	if (r < 0)
 		return r;
+	struct bdf address = ld->device ? ld->device->address : (struct bdf){};
+	bool present = ld->device;
 	lease_detach(ld, "detached by its owner");
-	return sd_bus_reply_method_return(msg, NULL);
+	/* Answered once its teardown rests (bus-reply.h). */
+	return bus_reply_after_teardowns(l->manager, msg, &address, present ? 1 : 0);
+}
+
+static void on_reset_done(int r, const char *why, void *userdata)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = userdata;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+	if (r >= 0)
+		r = sd_bus_reply_method_return(msg, NULL);
+	else {
+		(void)lease_error(&error, r, "Reset failed", why);
+		r = sd_bus_reply_method_error(msg, &error);
+	}
+	/* The caller may have left meanwhile: nothing to tell then. */
+	if (r < 0 && r != -ENOTCONN && r != -ECONNRESET)
+		log_debug_errno(r, "Cannot answer ResetDevice: %m");
 }
 
 static int method_reset_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -177,10 +201,12 @@ static int method_reset_device(sd_bus_message *msg, void *userdata, sd_bus_error
 	r = limits_check_reset(ld, &why);
 	if (r < 0)
 		return lease_error(error, r, "Reset refused", why);
-	r = reset_attached(l->manager, ld, &why);
+	/* Answered when the reset is done, from the loop (reset.h). */
+	r = reset_attached_start(l->manager, ld, on_reset_done, msg, &why);
 	if (r < 0)
 		return lease_error(error, r, "Reset failed", why);
-	return sd_bus_reply_method_return(msg, NULL);
+	sd_bus_message_ref(msg);
+	return 1;
 }
 
 static int method_bind_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -396,10 +422,17 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
 	r = check_owner(msg, l, "release this lease", error);
 	if (r < 0)
 		return r;
-	/* Teardown before the answer: when Release returns, the devices are
-	 * back in their idle or host state (or quarantined, saying why). */
+	/* Answered once every teardown rests (bus-reply.h): when Release
+	 * returns, the devices are back in their idle or host state, or
+	 * quarantined or waiting for a holder, saying why. */
+	struct manager *m = l->manager;
+	unsigned n = lease_device_count(l), k = 0;
+	struct bdf devices[n ? n : 1];
+	for (struct lease_device *ld = l->devices; ld; ld = ld->next)
+		if (ld->device)
+			devices[k++] = ld->device->address;
 	lease_end(l, "released");
-	return sd_bus_reply_method_return(msg, NULL);
+	return bus_reply_after_teardowns(m, msg, devices, k);
 }
 
 static int property_devices(sd_bus *bus, const char *path, const char *interface, const char *property,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "lease.h"
+#include "reset.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -336,6 +337,8 @@ static struct device *lease_release_device(struct lease_device *ld, const char *
 	struct lease *l = ld->lease;
 	struct device *d;
 
+	/* A reset under way is the kernel's now; its caller is answered. */
+	reset_attached_cancel(ld);
 	/* Its BARs leave every IOAS they were mapped into first (DESIGN §5
 	 * rule 7), importers told. */
 	dmabuf_device_leaving(ld, reason);
@@ -354,11 +357,7 @@ static struct device *lease_release_device(struct lease_device *ld, const char *
 
 void lease_detach(struct lease_device *ld, const char *reason)
 {
-	struct manager *m = ld->lease->manager;
-	struct device *d = lease_release_device(ld, reason);
-
-	if (d)
-		teardown_settle(m, &d, 1);
+	(void)lease_release_device(ld, reason);
 }
 
 void lease_device_gone(struct lease_device *ld)
@@ -381,19 +380,14 @@ void lease_end(struct lease *l, const char *reason)
 	/* Its own P2P mappings go first, while the IOAS and every device in it
 	 * are as they were. */
 	dmabuf_lease_ending(l);
-	/* Devices in reverse attach order; every release is begun before any
-	 * is waited for (see teardown.h). */
-	unsigned n = lease_device_count(l), k = 0;
-	struct device *released[n ? n : 1];
+	/* Devices in reverse attach order; each teardown goes on from the
+	 * event loop (teardown.h). */
 	while (l->devices) {
 		struct lease_device *last = l->devices;
 		while (last->next)
 			last = last->next;
-		struct device *d = lease_release_device(last, reason);
-		if (d)
-			released[k++] = d;
+		(void)lease_release_device(last, reason);
 	}
-	teardown_settle(m, released, k);
 	r = l->iommufd < 0 ? 0 : iommufd_destroy(l->iommufd, l->ioas_id);
 	if (r < 0)
 		log_warning_errno(r, "Lease %u: destroying IOAS %u failed: %m", l->id, l->ioas_id);
@@ -485,6 +479,7 @@ void lease_abandon(struct lease *l)
 	while (l->devices) {
 		struct lease_device *ld = l->devices;
 		l->devices = ld->next;
+		reset_attached_cancel(ld);
 		dmabuf_forget_device(ld);
 		if (ld->device)
 			device_set_lease(ld->device, NULL, NULL);

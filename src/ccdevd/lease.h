@@ -41,6 +41,7 @@ struct lease_device {
 	struct dmabuf_export *exports; /* owned (dmabuf.h) */
 	uint64_t reset_window_start;   /* ResetDevice rate limit (user-limits.h) */
 	unsigned resets_in_window;
+	struct attached_reset *reset;  /* ResetDevice under way (reset.h) */
 	struct lease_device *next;   /* lease::devices */
 };
 

@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus.h"
+#include "bus-reply.h"
 #include "bus-signals.h"
 #include "cleanup.h"
 #include "direct-socket.h"
@@ -21,6 +22,7 @@
 #include "adopt.h"
 #include "state.h"
 #include "teardown.h"
+#include "worker.h"
 
 static void manager_free(struct manager *m)
 {
@@ -41,8 +43,11 @@ static void manager_free(struct manager *m)
 			    l->id, (int)l->owner_pid);
 		lease_abandon(l);
 	}
+	/* Callers of a Release still waiting get no answer: the bus tells
+	 * them that the daemon left, and the teardown resumes at the next start. */
+	bus_replies_free(m);
 	/* Teardowns under way resume at the next start (adopt.h); their release
-	 * children run on and are reparented. */
+	 * children and workers run on and are reparented. */
 	if (m->inventory) {
 		size_t n;
 		struct device *const *devices = inventory_devices(m->inventory, &n);
@@ -57,6 +62,7 @@ static void manager_free(struct manager *m)
 	inventory_free(m->inventory);
 	config_free(m->config);
 	memlock_forget(m);
+	worker_free_abandoned();
 	sd_event_unref(m->event);
 	fdstore_done(&m->fdstore);
 	free(m);
@@ -144,6 +150,11 @@ void manager_device_released(struct manager *m, struct device *d)
 	log_dev(LOG_INFO, 0, d->name, "teardown", "Teardown finished: %s.", device_state_to_string(d->state));
 	/* A reload may have stopped managing it while it was leased. */
 	manager_apply_rule(m, d, true);
+}
+
+void manager_teardown_rested(struct manager *m)
+{
+	bus_replies_check(m);
 }
 
 void manager_feature_found(struct manager *m, enum kernel_feature f)

@@ -45,6 +45,7 @@ struct manager {
 	struct adoption *adoption;  /* owned; what adopt_finish() still ends */
 	struct subscriber *subscribers; /* owned; bus-signals.c */
 	struct direct_socket *direct; /* owned; the second door (direct-socket.h), NULL if none */
+	struct pending_reply *pending_replies; /* owned; bus-reply.c */
 };
 
 int manager_run(const struct manager_options *options);
@@ -58,6 +59,10 @@ void manager_device_changed(struct manager *m, struct device *d, unsigned change
 /* Teardown finished for d: it is free again (or unpublished if no longer
  * managed). */
 void manager_device_released(struct manager *m, struct device *d);
+
+/* A teardown reached rest, or ended (teardown_resting()): the replies
+ * waiting for it may go. */
+void manager_teardown_rested(struct manager *m);
 
 /* A probe on a device proved a kernel feature. */
 void manager_feature_found(struct manager *m, enum kernel_feature f);

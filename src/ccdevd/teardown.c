@@ -27,9 +27,12 @@
 #include "manager.h"
 #include "reset.h"
 #include "state.h"
+#include "worker.h"
 
-#define SETTLE_WAIT_MSEC 2000
+#define SETTLE_WAIT_USEC (2 * 1000 * 1000)
+#define NODE_POLL_USEC 1000
 #define NODE_GONE_WAIT_MSEC 2000
+#define WORKER_SLOW_USEC (10 * 1000 * 1000)
 #define BACKOFF_MIN_SEC 1
 #define BACKOFF_MAX_SEC 16
 #define HOLDERS_REFRESH_USEC (2 * 1000 * 1000)
@@ -47,13 +50,26 @@ struct teardown {
 	sd_event_source *child_source;
 	sd_event_source *timer;  /* retry after a failure, or holders refresh */
 	unsigned backoff;        /* seconds until the next retry */
+	/* The release: the cdev node's removal polled for (node_timer), then
+	 * its first SETTLE_WAIT_USEC watched before saying who holds it. */
+	sd_event_source *node_timer;
+	unsigned node_polls;
+	sd_event_source *settle_timer;
+	/* The reset or driver step in a worker, off the event loop. */
+	struct worker *worker;
+	bool worker_slow;        /* it runs longer than WORKER_SLOW_USEC */
+	bool queued;             /* waiting for a companion's worker to end */
+	bool need_hot;           /* its function reset does not exist: the set's next */
+	struct reset_job reset;  /* the reset the worker does */
 };
 
 static void advance(struct teardown *t);
+static void kick_siblings(struct manager *m, struct device *d);
+static void worker_ended(struct manager *m, struct device *d);
 static void release_start(struct teardown *t);
-static void release_waiting(struct teardown *t);
 static void release_finished(struct teardown *t);
-static bool pidfd_exited(int pidfd, int timeout_msec);
+static void release_watch(struct teardown *t);
+static bool pidfd_exited(int pidfd);
 
 static void step_log(const struct device *d, const char *step, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -83,6 +99,9 @@ static void teardown_free(struct teardown *t)
 		return;
 	sd_event_source_disable_unref(t->timer);
 	sd_event_source_disable_unref(t->child_source);
+	sd_event_source_disable_unref(t->node_timer);
+	sd_event_source_disable_unref(t->settle_timer);
+	worker_abandon(t->worker);
 	safe_close(t->pidfd);
 	vfio_close(t->fd);
 	free(t);
@@ -99,12 +118,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		advance(t);
 		return 0;
 	}
-	/* The release is retried from the event loop: no waiting here. */
 	release_start(t);
-	if (t->pidfd >= 0 && pidfd_exited(t->pidfd, 100))
-		release_finished(t);
-	else if (t->pidfd >= 0)
-		release_waiting(t);
 	return 0;
 }
 
@@ -133,12 +147,51 @@ static void quarantine(struct teardown *t, const char *why)
 		reason ? reason : why);
 	manager_device_changed(t->manager, d, device_quarantine(d, reason ? reason : why));
 	arm_timer(t, (uint64_t)t->backoff * 1000 * 1000);
+	manager_teardown_rested(t->manager);
 }
 
 /* Still on its way, not failed: releasing, saying what it waits for. */
 static void wait_for(struct teardown *t, const char *why)
 {
 	manager_device_changed(t->manager, t->device, device_begin_release(t->device, why));
+	manager_teardown_rested(t->manager);
+}
+
+/* ---- workers: the reset and driver steps, off the loop ---- */
+
+static void on_worker_slow(void *userdata)
+{
+	struct teardown *t = userdata;
+	_cleanup_free_ char *why = NULL;
+
+	t->worker_slow = true;
+	if (asprintf(&why, "the kernel has not finished the %s step after %d s; still waiting for it (a device "
+			   "this slow may be broken: see the journal)", teardown_step_to_string(t->device->teardown_step),
+		     (int)(WORKER_SLOW_USEC / 1000000)) < 0)
+		why = NULL;
+	wait_for(t, why ? why : "the kernel is slow; still waiting");
+}
+
+/* Run fn(ctx) in a worker; done(r, t) when it ends.  False: it did not
+ * start (quarantined, retried). */
+static bool start_worker(struct teardown *t, const char *step, int (*fn)(void *), void *ctx,
+			 worker_done_fn done)
+{
+	char what[64];
+	int r;
+
+	snprintf(what, sizeof what, "The %s of %s", step, t->device->name);
+	t->worker_slow = false;
+	r = worker_start(t->manager->event, what, fn, ctx, -1, WORKER_SLOW_USEC, done, on_worker_slow, t,
+			 &t->worker);
+	if (r < 0) {
+		_cleanup_free_ char *why = NULL;
+		if (asprintf(&why, "cannot start the %s step: %s", step, strerror(-r)) < 0)
+			why = NULL;
+		quarantine(t, why ? why : "cannot start a worker");
+		return false;
+	}
+	return true;
 }
 
 /* ---- release: the kernel's proof that no file is open ---- */
@@ -150,6 +203,7 @@ static void release_finished(struct teardown *t)
 	int r;
 
 	t->child_source = sd_event_source_disable_unref(t->child_source);
+	t->settle_timer = sd_event_source_disable_unref(t->settle_timer);
 	t->timer = sd_event_source_disable_unref(t->timer);
 	if (t->child)
 		r = sysfs_unbind_finish(TAKE_FD(t->pidfd), t->child);
@@ -159,6 +213,7 @@ static void release_finished(struct teardown *t)
 	/* Removed from the bus (hot unplug): the removal event ends it. */
 	if (!sysfs_device_present(d->syspath)) {
 		step_log(d, "release", "no file open; the device left the bus");
+		manager_teardown_rested(t->manager);
 		return;
 	}
 	(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
@@ -220,52 +275,86 @@ static int on_holders_refresh(sd_event_source *s, uint64_t usec, void *userdata)
 	       : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
-/* The proof did not come at once: someone else holds the file. */
-static void release_waiting(struct teardown *t)
+/* The proof did not come within SETTLE_WAIT_USEC: someone else holds the
+ * file.  Say who, and keep saying it as holders change. */
+static int on_settle_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
+	struct teardown *t = userdata;
 	_cleanup_free_ char *why = NULL;
-	int r;
 
+	t->settle_timer = sd_event_source_disable_unref(t->settle_timer);
 	describe_holders(t, &why);
 	log_dev(LOG_WARNING, 0, t->device->name, "release", "Teardown release: %s; waiting for it to close.",
 		why ? why : "held open");
-	wait_for(t, why ? why : "held open by another process");
-	r = sd_event_add_io(t->manager->event, &t->child_source, t->pidfd, EPOLLIN, on_child_exited, t);
-	if (r < 0) {
-		log_dev(LOG_ERR, r, t->device->name, "release", "Cannot watch the release (%m); waiting for it here.");
-		release_finished(t);
-		return;
-	}
 	t->timer = sd_event_source_disable_unref(t->timer);
 	(void)sd_event_add_time_relative(t->manager->event, &t->timer, CLOCK_MONOTONIC, HOLDERS_REFRESH_USEC, 0,
 					 on_holders_refresh, t);
+	wait_for(t, why ? why : "held open by another process");
+	return 0;
 }
 
-static bool pidfd_exited(int pidfd, int timeout_msec)
+static bool pidfd_exited(int pidfd)
 {
 	struct pollfd p = { .fd = pidfd, .events = POLLIN };
 
-	return poll(&p, 1, timeout_msec) == 1;
+	return poll(&p, 1, 0) == 1;
 }
 
-/* The unbind has removed the cdev node once it holds the device lock. */
-static void wait_node_gone(struct teardown *t)
+/* Watch the release child: its exit is the proof. */
+static void release_watch(struct teardown *t)
 {
+	int r;
+
+	r = sd_event_add_io(t->manager->event, &t->child_source, t->pidfd, EPOLLIN, on_child_exited, t);
+	if (r >= 0)
+		r = sd_event_add_time_relative(t->manager->event, &t->settle_timer, CLOCK_MONOTONIC,
+					       SETTLE_WAIT_USEC, 0, on_settle_timeout, t);
+	if (r < 0) {
+		log_dev(LOG_ERR, r, t->device->name, "release", "Cannot watch the release (%m); waiting for it here.");
+		release_finished(t);
+	}
+}
+
+/* The daemon's own file goes once the unbind holds the device lock (the
+ * cdev node is gone then): closed earlier, its last close could reset the
+ * device, and a holder's file could still bind. */
+static void close_file(struct teardown *t)
+{
+	uint32_t flags;
+	bool was_bound = t->file_bound;
+
+	t->node_timer = sd_event_source_disable_unref(t->node_timer);
+	/* No file can bind now, so a file not bound now never was: nobody had
+	 * access through it. */
+	t->file_bound = t->file_bound || vfio_device_flags(t->fd, &flags) == 0;
+	t->fd = vfio_close(t->fd);
+	if (t->file_bound != was_bound)
+		state_save(t->manager); /* a restart must reset it too */
+	release_watch(t);
+}
+
+static int on_node_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct teardown *t = userdata;
 	char path[64];
 
-	for (int i = 0; i < NODE_GONE_WAIT_MSEC; i++) {
-		if (sysfs_vfio_cdev_path(t->device->syspath, path, sizeof path) < 0 || pidfd_exited(t->pidfd, 0))
-			return;
-		(void)poll(NULL, 0, 1);
+	if (sysfs_vfio_cdev_path(t->device->syspath, path, sizeof path) < 0 || pidfd_exited(t->pidfd)) {
+		close_file(t);
+		return 0;
 	}
-	log_dev(LOG_WARNING, 0, t->device->name, "release", "The cdev node is still there %d ms after the unbind "
-		"began; closing the daemon's file anyway.", NODE_GONE_WAIT_MSEC);
+	if (++t->node_polls * (NODE_POLL_USEC / 1000) >= NODE_GONE_WAIT_MSEC) {
+		log_dev(LOG_WARNING, 0, t->device->name, "release", "The cdev node is still there %d ms after the "
+			"unbind began; closing the daemon's file anyway.", NODE_GONE_WAIT_MSEC);
+		close_file(t);
+		return 0;
+	}
+	return sd_event_source_set_time_relative(s, NODE_POLL_USEC) < 0 ? 0
+	       : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
 
 static void release_start(struct teardown *t)
 {
 	struct device *d = t->device;
-	uint32_t flags;
 	int r;
 
 	set_step(t, TEARDOWN_RELEASE);
@@ -285,18 +374,20 @@ static void release_start(struct teardown *t)
 		return;
 	}
 	t->pidfd = r;
-	if (t->fd >= 0) {
-		wait_node_gone(t);
-		/* No file can bind now (the unbind holds the device lock), so a
-		 * file not bound now never was: nobody had access through it. */
-		t->file_bound = t->file_bound || vfio_device_flags(t->fd, &flags) == 0;
-		t->fd = vfio_close(t->fd);
+	if (t->fd < 0) {
+		release_watch(t);
+		return;
 	}
+	t->node_polls = 0;
+	r = sd_event_add_time_relative(t->manager->event, &t->node_timer, CLOCK_MONOTONIC, 0, 0, on_node_poll, t);
+	if (r < 0)
+		close_file(t); /* cannot poll: the kernel's unbind still orders the close */
 }
 
 /* ---- reset and release policy ---- */
 
-/* A hot reset of d's set reset member too, which was waiting for it. */
+/* A hot reset of d's set reset member too, which was waiting for it (never
+ * one at work: workers of companions do not overlap). */
 static void reset_with_set(struct manager *m, struct device *member)
 {
 	step_log(member, "reset", "done by the hot reset of its reset set");
@@ -304,32 +395,80 @@ static void reset_with_set(struct manager *m, struct device *member)
 	set_step(member->teardown, TEARDOWN_DRIVER);
 }
 
+static void reset_failed(struct teardown *t, int r, const char *why)
+{
+	_cleanup_free_ char *q = NULL;
+
+	if (asprintf(&q, "reset failed: %s", why ? why : strerror(-r)) < 0)
+		q = NULL;
+	quarantine(t, q ? q : "reset failed");
+}
+
+/* A companion of d (IOMMU group, reset set) whose reset or driver step is
+ * at work.  The kernel takes the device locks of a whole set for a hot
+ * reset (and fails with EAGAIN if one is taken), so companions' workers
+ * never overlap: the next starts when the last ends. */
+static struct device *companion_at_work(struct manager *m, struct device *d)
+{
+	struct device *c[COMPANIONS_MAX];
+	size_t n = device_companions(m->inventory, d, c, COMPANIONS_MAX);
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != d && c[i]->teardown && c[i]->teardown->worker)
+			return c[i];
+	return NULL;
+}
+
+static void on_reset_done(int r, void *userdata)
+{
+	struct teardown *t = userdata;
+	struct device *d = t->device;
+	_cleanup_free_ char *method = NULL, *why = NULL;
+
+	t->worker = NULL;
+	r = reset_released_done(t->manager, &t->reset, r, &method, &why, reset_with_set);
+	/* (A hot reset that fails with ENOTTY too is a failure.) */
+	if (r == RESET_NEEDS_HOT && !t->reset.hot) {
+		t->need_hot = true;
+		advance(t);
+	} else if (r < 0)
+		reset_failed(t, r, why);
+	else {
+		step_log(d, "reset", "%s", method ? method : "done");
+		t->backoff = 0;
+		set_step(t, TEARDOWN_DRIVER);
+		advance(t);
+	}
+	worker_ended(t->manager, d);
+}
+
+/* Begins the reset (function reset first, see reset.h); on_reset_done()
+ * carries on. */
 static void do_reset(struct teardown *t)
 {
 	struct device *d = t->device;
-	_cleanup_free_ char *method = NULL, *why = NULL;
-	int r;
 
 	if (!t->file_bound) {
 		step_log(d, "reset", "not needed, the file was never bound: nobody had access since its last reset");
 		set_step(t, TEARDOWN_DRIVER);
 		return;
 	}
-	r = reset_released(t->manager, d, &method, &why, reset_with_set);
-	if (r == RESET_SET_PENDING) {
-		wait_for(t, why ? why : "waiting for a device of its reset set");
+	if (t->need_hot) {
+		_cleanup_free_ char *why = NULL;
+		int r;
+
+		t->need_hot = false;
+		r = reset_released_plan_hot(t->manager, d, &t->reset, &why);
+		if (r == RESET_SET_PENDING)
+			wait_for(t, why ? why : "waiting for a device of its reset set");
+		else if (r < 0)
+			reset_failed(t, r, why);
+		else
+			(void)start_worker(t, "reset", reset_job_run, &t->reset, on_reset_done);
 		return;
 	}
-	if (r < 0) {
-		_cleanup_free_ char *q = NULL;
-		if (asprintf(&q, "reset failed: %s", why ? why : strerror(-r)) < 0)
-			q = NULL;
-		quarantine(t, q ? q : "reset failed");
-		return;
-	}
-	step_log(d, "reset", "%s", method ? method : "done");
-	t->backoff = 0;
-	set_step(t, TEARDOWN_DRIVER);
+	reset_released_plan(d, &t->reset);
+	(void)start_worker(t, "reset", reset_job_run, &t->reset, on_reset_done);
 }
 
 /* Is a device d goes with (IOMMU group, reset set) still before "driver"? */
@@ -344,7 +483,12 @@ static struct device *sibling_before_driver(struct manager *m, struct device *d)
 	return NULL;
 }
 
-static void kick_siblings(struct manager *m, struct device *d);
+/* d's worker ended: a companion queued behind it goes on. */
+static void worker_ended(struct manager *m, struct device *d)
+{
+	kick_siblings(m, d);
+	manager_teardown_rested(m);
+}
 
 static void finish(struct teardown *t)
 {
@@ -360,15 +504,48 @@ static void finish(struct teardown *t)
 	d = inventory_find(m->inventory, &address);
 	if (d)
 		kick_siblings(m, d);
+	manager_teardown_rested(m);
+}
+
+/* In the worker: the release policy's driver.  Its journal lines are the
+ * child's; the loop learns the result. */
+static int driver_run(void *userdata)
+{
+	struct device *d = userdata;
+	_cleanup_free_ char *why = NULL;
+	bool restore = !d->rule || d->rule->on_release == RELEASE_RESTORE_DRIVER;
+
+	return restore ? claim_restore(d, &why) : claim_for_vfio(d, &why);
+}
+
+static void on_driver_done(int r, void *userdata)
+{
+	struct teardown *t = userdata;
+	struct device *d = t->device;
+	bool restore = !d->rule || d->rule->on_release == RELEASE_RESTORE_DRIVER;
+
+	t->worker = NULL;
+	if (r < 0) {
+		_cleanup_free_ char *why = NULL;
+		if (restore)
+			r = asprintf(&why, "restoring host driver '%s' failed: %s",
+				     d->original_driver[0] ? d->original_driver : "(none)",
+				     r == -EREMOTEIO ? "the driver link did not come back" : strerror(-r));
+		else
+			r = asprintf(&why, "binding vfio-pci again failed: %s (see the journal)",
+				     r == -EREMOTEIO ? "the driver link did not change to vfio-pci" : strerror(-r));
+		quarantine(t, r >= 0 ? why : "the release policy's driver did not bind");
+		worker_ended(t->manager, d);
+		return;
+	}
+	step_log(d, "driver", restore ? "host driver restored and verified" : "kept on vfio-pci, idle");
+	finish(t); /* kicks its companions */
 }
 
 static void do_driver(struct teardown *t)
 {
 	struct device *d = t->device;
-	_cleanup_free_ char *why = NULL;
-	enum release_policy policy = d->rule ? d->rule->on_release : RELEASE_RESTORE_DRIVER;
 	struct device *other = sibling_before_driver(t->manager, d);
-	int r;
 
 	if (other) {
 		_cleanup_free_ char *w = NULL;
@@ -378,17 +555,7 @@ static void do_driver(struct teardown *t)
 		wait_for(t, w ? w : "waiting for a device of its group");
 		return;
 	}
-	if (policy == RELEASE_RESTORE_DRIVER)
-		r = claim_restore(d, &why);
-	else
-		r = claim_for_vfio(d, &why);
-	if (r < 0) {
-		quarantine(t, why ? why : "the release policy's driver did not bind");
-		return;
-	}
-	step_log(d, "driver", policy == RELEASE_RESTORE_DRIVER ? "host driver restored and verified"
-							      : "kept on vfio-pci, idle");
-	finish(t);
+	(void)start_worker(t, "driver", driver_run, d, on_driver_done);
 }
 
 /* Carry the teardown as far as it goes now. */
@@ -396,9 +563,15 @@ static void advance(struct teardown *t)
 {
 	struct device *d = t->device;
 
+	if (t->worker)
+		return; /* its end carries on */
+	t->queued = (d->teardown_step == TEARDOWN_RESET || d->teardown_step == TEARDOWN_DRIVER) &&
+		    companion_at_work(t->manager, d);
+	if (t->queued)
+		return; /* that worker's end carries on */
 	if (d->teardown_step == TEARDOWN_RESET)
 		do_reset(t);
-	if (d->teardown == t && d->teardown_step == TEARDOWN_DRIVER)
+	if (d->teardown == t && !t->worker && d->teardown_step == TEARDOWN_DRIVER)
 		do_driver(t);
 }
 
@@ -409,7 +582,8 @@ static void kick_siblings(struct manager *m, struct device *d)
 	size_t n = device_companions(m->inventory, d, c, COMPANIONS_MAX);
 
 	for (size_t i = 0; i < n; i++)
-		if (c[i]->teardown && c[i]->teardown_step >= TEARDOWN_RESET && !c[i]->teardown->timer)
+		if (c[i]->teardown && c[i]->teardown_step >= TEARDOWN_RESET && !c[i]->teardown->timer &&
+		    !c[i]->teardown->worker)
 			advance(c[i]->teardown);
 }
 
@@ -447,26 +621,12 @@ struct device *teardown_begin(struct manager *m, struct lease_device *ld, const 
 	return d;
 }
 
-void teardown_settle(struct manager *m, struct device **devices, size_t n)
+bool teardown_resting(const struct device *d)
 {
-	struct timespec start;
+	const struct teardown *t = d->teardown;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (size_t i = 0; i < n; i++) {
-		struct device *d = devices[i];
-		struct teardown *t = d->teardown;
-		struct timespec now;
-		long left;
-
-		if (!t || d->teardown_step != TEARDOWN_RELEASE || t->pidfd < 0 || t->child_source)
-			continue;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = SETTLE_WAIT_MSEC - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
-		if (pidfd_exited(t->pidfd, left > 0 ? (int)left : 0))
-			release_finished(t);
-		else
-			release_waiting(t);
-	}
+	return !t || (!t->node_timer && !t->settle_timer && (!t->worker || t->worker_slow) &&
+		      !(t->queued && companion_at_work(t->manager, t->device)));
 }
 
 int teardown_force(struct device *d, struct fd_holder *killed, size_t max, char **ret_why)
@@ -559,9 +719,6 @@ static bool step_is_release(const struct teardown *t)
 
 void teardown_go(struct manager *m, struct device **devices, size_t n)
 {
-	struct device *waiting[n ? n : 1];
-	size_t k = 0;
-
 	/* Every release first, each resumed teardown carried on after. */
 	for (size_t i = 0; i < n; i++) {
 		struct teardown *t = devices[i]->teardown;
@@ -572,15 +729,13 @@ void teardown_go(struct manager *m, struct device **devices, size_t n)
 		 * unbind a previous daemon began may still wait for a holder
 		 * (the release child then waits for it, see sysfs.h). */
 		t->pidfd = step_is_release(t) ? inherit_child(t->inherited) : -1;
-		if (t->pidfd >= 0)
+		if (t->pidfd >= 0) {
 			step_log(devices[i], "release", "the previous daemon's unbind (pid %d) still waits; waiting for it",
 				 (int)t->inherited);
-		else
+			release_watch(t);
+		} else
 			release_start(t);
-		if (devices[i]->teardown == t && t->pidfd >= 0)
-			waiting[k++] = devices[i];
 	}
-	teardown_settle(m, waiting, k);
 	for (size_t i = 0; i < n; i++) {
 		struct teardown *t = devices[i]->teardown;
 		if (t && devices[i]->teardown_step >= TEARDOWN_RESET && !t->timer)
@@ -613,6 +768,7 @@ void teardown_abandon(struct manager *m, struct device *d)
 		return;
 	d->teardown = NULL;
 	d->teardown_step = TEARDOWN_NONE;
+	manager_teardown_rested(m);
 	if (t->pidfd >= 0) {
 		struct reaper *r = calloc(1, sizeof(*r));
 		if (r && sd_event_add_io(m->event, &r->source, t->pidfd, EPOLLIN, on_reap, r) >= 0) {

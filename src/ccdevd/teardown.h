@@ -18,6 +18,10 @@
  *            never bound gave nobody access and needs none
  *   driver   the release policy: the original host driver, or vfio-pci again
  *
+ * Nothing of it blocks the event loop: the release child's exit and the
+ * cdev node's removal are watched from the loop, and the reset and the
+ * driver run in workers (worker.h).
+ *
  * A step that fails quarantines the device (StateReason, journal) and is
  * retried with backoff (1 s doubling to 16 s); the device is never handed
  * out before every step succeeded.  A device waits before "driver" while a
@@ -40,9 +44,13 @@ struct manager;
  * device to pass to teardown_settle(), or NULL when it left the bus. */
 struct device *teardown_begin(struct manager *m, struct lease_device *ld, const char *reason);
 
-/* Wait up to 2 s in all for the releases begun to be proven, and carry each
- * device as far as it goes; what still waits goes on from the event loop. */
-void teardown_settle(struct manager *m, struct device **devices, size_t n);
+/* Is d's teardown at rest: done, or waiting for something that is not its
+ * own step at work (a holder to close the device after the first 2 s of the
+ * release, a retry after a failure, a device of its group, a worker slower
+ * than 10 s)?  Release and DetachDevice reply once their devices rest
+ * (bus-reply.h), so a client still sees the outcome in its answer while the
+ * event loop, not the method, does the waiting. */
+bool teardown_resting(const struct device *d);
 
 /* ForceRelease: SIGKILL the processes holding d's file while its release
  * waits.  Returns how many were killed (their pid and comm in killed), or

@@ -57,6 +57,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "ccdevd/kernel/child.h"
 #include "ccdevd/kernel/iommufd.h"
 #include "ccdevd/kernel/proc.h"
 #include "ccdevd/kernel/socket.h"
@@ -83,15 +84,18 @@ struct fake_dev {
 	bool held;
 };
 
-enum fd_kind { FD_FREE, FD_DEVICE, FD_IOMMUFD, FD_UNBIND, FD_DMABUF };
+enum fd_kind { FD_FREE, FD_DEVICE, FD_IOMMUFD, FD_UNBIND, FD_DMABUF, FD_CHILD };
 
 struct fake_fd {
 	enum fd_kind kind;
 	int fd;
 	int dev;            /* FD_DEVICE, FD_UNBIND */
 	bool bound, attached;
-	pid_t pid;          /* FD_UNBIND */
-	bool done;          /* FD_UNBIND: the child finished */
+	pid_t pid;          /* FD_UNBIND, FD_CHILD */
+	bool done;          /* FD_UNBIND, FD_CHILD: the child finished */
+	int result;         /* FD_CHILD: what its function returned */
+	int (*fn)(void *);  /* FD_CHILD, held: runs when let go */
+	void *ctx;
 };
 
 struct entry {
@@ -114,6 +118,7 @@ static struct rule rules[MAX_RULES];
 static size_t n_rules;
 static unsigned violations;
 static unsigned next_ioas = 1, next_pid = 30000;
+static bool children_held;
 
 /* ---- bookkeeping ---- */
 
@@ -342,6 +347,7 @@ void fake_reset(void)
 	memset(devs, 0, sizeof devs);
 	n_entries = n_rules = 0;
 	violations = 0;
+	children_held = false;
 }
 
 void fake_device_add(const char *syspath, const char *driver, const char *host_driver)
@@ -624,6 +630,70 @@ int sysfs_unbind_finish(int pidfd, pid_t pid)
 	else
 		devs[dev].unbinding = false; /* still bound: the node is back */
 	return ret(r);
+}
+
+/* ---- child.h ---- */
+
+/* The function runs at once, in this process (its calls go to the fake, in
+ * order), unless fake_hold_children(): then it runs when let go. */
+int child_start(int (*fn)(void *userdata), void *userdata, int keep_fd, pid_t *ret_pid)
+{
+	struct fake_fd *f = fd_new(FD_CHILD, -1);
+
+	if (!f)
+		return -EMFILE;
+	f->pid = next_pid++;
+	if (children_held) {
+		f->fn = fn;
+		f->ctx = userdata;
+	} else {
+		f->result = fn(userdata);
+		f->done = true;
+		(void)eventfd_write(f->fd, 1);
+	}
+	*ret_pid = f->pid;
+	return f->fd;
+}
+
+int child_finish(int pidfd, pid_t pid)
+{
+	struct fake_fd *f = fd_find(pidfd, FD_CHILD);
+	int r;
+
+	if (!f) {
+		violation(NULL, "child_finish of an fd that is no child of the fake");
+		return -ECHILD;
+	}
+	if (f->pid != pid)
+		violation(NULL, "child_finish with the wrong pid");
+	if (!f->done)
+		violation(NULL, "child_finish before the child finished (blocks in waitid)");
+	r = f->result;
+	close(f->fd);
+	fd_forget(f);
+	return r;
+}
+
+void fake_hold_children(bool hold)
+{
+	children_held = hold;
+	if (hold)
+		return;
+	for (int i = 0; i < MAX_FDS; i++)
+		if (fds[i].kind == FD_CHILD && !fds[i].done) {
+			fds[i].result = fds[i].fn(fds[i].ctx);
+			fds[i].done = true;
+			(void)eventfd_write(fds[i].fd, 1);
+		}
+}
+
+unsigned fake_children_running(void)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < MAX_FDS; i++)
+		n += fds[i].kind == FD_CHILD && !fds[i].done;
+	return n;
 }
 
 /* ---- vfio.h ---- */

@@ -45,6 +45,12 @@ unsigned fake_device_open_files(const char *syspath);
  * closed through vfio_close()). */
 unsigned fake_open_files(void);
 
+/* child_start() runs its function at once, in this process; held, it runs
+ * only when fake_hold_children(false) lets the children go (a reset or a
+ * driver bind that takes its time).  How many have not run yet. */
+void fake_hold_children(bool hold);
+unsigned fake_children_running(void);
+
 /* Things the real kernel would not have let pass (an unbind of vfio-pci with
  * a file open, which blocks for ever; a close of an fd the fake never gave or
  * closed already; a reset of a device whose file is open).  Each is logged

@@ -203,6 +203,61 @@ static bool run_until_released(struct world *w, struct device *d, uint64_t timeo
 	return true;
 }
 
+/* Run the loop until every teardown rests (teardown_resting()): where a
+ * Release or DetachDevice would answer.  False if not within timeout. */
+static bool settle_within(struct world *w, uint64_t timeout_usec)
+{
+	uint64_t deadline = now_usec() + timeout_usec;
+
+	for (;;) {
+		struct device *const *devices;
+		size_t n;
+		bool resting = true;
+
+		devices = inventory_devices(w->m->inventory, &n);
+		for (size_t i = 0; i < n; i++)
+			resting = resting && teardown_resting(devices[i]);
+		if (resting)
+			return true;
+		uint64_t now = now_usec();
+		if (now >= deadline || sd_event_run(w->m->event, deadline - now) < 0)
+			return false;
+	}
+}
+
+struct reset_result {
+	bool done;
+	int r;
+};
+
+static void on_reset(int r, const char *why, void *userdata)
+{
+	struct reset_result *res = userdata;
+
+	*res = (struct reset_result){ .done = true, .r = r };
+}
+
+/* ResetDevice as the bus method does it: begun, then the loop runs until
+ * the worker's answer.  *ret_why when it did not begin. */
+static int reset_and_wait(struct world *w, struct lease_device *ld, char **ret_why)
+{
+	struct reset_result res = {};
+	uint64_t deadline = now_usec() + 3 * 1000 * 1000;
+	int r = reset_attached_start(w->m, ld, on_reset, &res, ret_why);
+
+	if (r < 0)
+		return r;
+	while (!res.done && now_usec() < deadline)
+		if (sd_event_run(w->m->event, 100 * 1000) < 0)
+			break;
+	return res.done ? res.r : -ETIMEDOUT;
+}
+
+static bool settle(struct world *w)
+{
+	return settle_within(w, 5 * 1000 * 1000);
+}
+
 static void world_done(struct world *w)
 {
 	struct manager *m = w->m;
@@ -379,6 +434,7 @@ static void test_teardown_bound(void)
 	fake_log_clear();
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, TEARDOWN_BOUND RESTORE);
 	CHECK(fake_log_count("sysfs:reset") == 1 && fake_log_count("vfio:reset") == 0);
 	CHECK(!d->teardown && d->teardown_step == TEARDOWN_NONE && !d->releasing && !d->lease);
@@ -399,6 +455,7 @@ static void test_teardown_keep_vfio(void)
 	fake_log_clear();
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, TEARDOWN_BOUND CLAIM);
 	CHECK(!d->teardown && strcmp(fake_device_driver(path_k), "vfio-pci") == 0);
 	CHECK_MSG(d->state == DEVICE_VFIO_IDLE, "state %s", device_state_to_string(d->state));
@@ -415,6 +472,7 @@ static void test_teardown_raw_never_bound(void)
 	fake_log_clear();
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, "sysfs:unbind_start, vfio:close, sysfs:unbind_finish, " RESTORE);
 	{
 		/* How it knew: GET_INFO on the file failed. */
@@ -437,6 +495,7 @@ static void test_teardown_raw_client_bound(void)
 	fake_log_clear();
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, "sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset, " RESTORE);
 	CHECK(!d->teardown && d->state == DEVICE_HOST);
 	world_done(&w);
@@ -453,6 +512,7 @@ static void test_teardown_reset_fails(void)
 	fake_fail("sysfs:reset", 0, EIO);
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset!");
 	CHECK_MSG(d->state == DEVICE_QUARANTINED, "state %s", device_state_to_string(d->state));
 	CHECK(d->teardown && d->teardown_step == TEARDOWN_RESET && strstr(d->state_reason, "reset failed"));
@@ -486,7 +546,8 @@ static void test_teardown_holder(void)
 	fake_device_set_holder(path_n, true);
 	fake_log_clear();
 	if (ld)
-		lease_detach(ld, "test"); /* waits its 2 s for the proof */
+		lease_detach(ld, "test"); /* rests after its 2 s */
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close");
 	CHECK_MSG(d->state == DEVICE_RELEASING, "state %s", device_state_to_string(d->state));
 	CHECK_MSG(strstr(d->state_reason, "pid 4242 (qemu)"), "reason: %s", d->state_reason);
@@ -512,6 +573,7 @@ static void test_teardown_unbind_fails(void)
 	fake_fail("sysfs:unbind_finish", 1, EBUSY);
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish!");
 	CHECK_MSG(d->state == DEVICE_QUARANTINED, "state %s", device_state_to_string(d->state));
 	CHECK(d->teardown && d->teardown_step == TEARDOWN_RELEASE);
@@ -522,6 +584,39 @@ static void test_teardown_unbind_fails(void)
 	/* The daemon's file is closed already: the retry only unbinds again. */
 	CHECK_LOG(ACTIONS, "sysfs:unbind_start, sysfs:unbind_finish, sysfs:reset, " RESTORE);
 	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	world_done(&w);
+}
+
+/* The reset and the driver step run in workers: while the kernel takes its
+ * time the loop goes on (another device is attached meanwhile), nothing is
+ * at rest, and the steps follow in order once the worker returns. */
+static void test_teardown_slow_reset(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0"), *k = dev(&w, "0000:03:00.0");
+	struct lease_device *ld = attach(&w, d, false);
+	fake_hold_children(true);
+	fake_log_clear();
+	if (ld)
+		lease_detach(ld, "test");
+	CHECK(!settle_within(&w, 300 * 1000));
+	CHECK_MSG(fake_children_running() == 1, "%u workers", fake_children_running());
+	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish");
+	CHECK(d->teardown && d->teardown_step == TEARDOWN_RESET && !teardown_resting(d));
+	CHECK_MSG(d->state == DEVICE_RELEASING, "state %s", device_state_to_string(d->state));
+	/* Served meanwhile. */
+	fake_log_clear();
+	CHECK(attach(&w, k, false) != NULL);
+	CHECK(fake_log_count("vfio:attach_pt") == 1 && fake_log_count("sysfs:reset") == 0);
+
+	fake_log_clear();
+	fake_hold_children(false);
+	CHECK_MSG(run_until_released(&w, d, 3 * 1000 * 1000), "the teardown did not finish");
+	CHECK_LOG(ACTIONS, "sysfs:reset, " RESTORE);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	CHECK(k->state == DEVICE_ASSIGNED);
 	world_done(&w);
 }
 
@@ -537,6 +632,7 @@ static void test_teardown_force(void)
 	fake_device_set_holder(path_n, true);
 	if (ld)
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	CHECK(d->state == DEVICE_RELEASING);
 	fake_log_clear();
 	CHECK_MSG(teardown_force(d, killed, 4, &why) == 1 && killed[0].pid == 4242, "%s", why ? why : "-");
@@ -575,7 +671,7 @@ static void test_reset_hooks(void)
 	CHECK(reset_add_hook(&(struct reset_hook){ "H2", hook_before, hook_after, (void *)"H2" }) == 0);
 	fake_log_clear();
 	if (la)
-		CHECK_MSG(reset_attached(w.m, la, &why) == 0, "%s", why ? why : "-");
+		CHECK_MSG(reset_and_wait(&w, la, &why) == 0, "%s", why ? why : "-");
 	CHECK_LOG(FAKE_LOG_DEVICE,
 		  "0000:01:00.0 hook:H1:before, 0000:01:00.1 hook:H1:before, "
 		  "0000:01:00.0 hook:H2:before, 0000:01:00.1 hook:H2:before, "
@@ -599,7 +695,7 @@ static void test_reset_hooks_function(void)
 	CHECK(reset_add_hook(&(struct reset_hook){ "H2", hook_before, hook_after, (void *)"H2" }) == 0);
 	fake_log_clear();
 	if (ln)
-		CHECK_MSG(reset_attached(w.m, ln, &why) == 0, "%s", why ? why : "-");
+		CHECK_MSG(reset_and_wait(&w, ln, &why) == 0, "%s", why ? why : "-");
 	CHECK_LOG(FAKE_LOG_DEVICE, "0000:02:00.0 hook:H1:before, 0000:02:00.0 hook:H2:before, 0000:02:00.0 vfio:reset, "
 				   "0000:02:00.0 hook:H2:after 0, 0000:02:00.0 hook:H1:after 0");
 	world_done(&w);
@@ -626,7 +722,7 @@ static void test_dmabuf_reset_and_leave(void)
 	CHECK(iova == 0x8000000 && w.l->mappings && w.l->mappings->mapped);
 	fake_log_clear();
 	if (ln)
-		CHECK_MSG(reset_attached(w.m, ln, &why) == 0, "%s", why ? why : "-");
+		CHECK_MSG(reset_and_wait(&w, ln, &why) == 0, "%s", why ? why : "-");
 	CHECK_LOG(ACTIONS, "iommufd:unmap, vfio:reset, iommufd:map_file");
 	CHECK(w.l->mappings && w.l->mappings->mapped && w.l->mappings->iova == 0x8000000);
 
@@ -634,7 +730,7 @@ static void test_dmabuf_reset_and_leave(void)
 	fake_fail("iommufd:map_file", 1, ENODEV);
 	fake_log_clear();
 	if (ln)
-		CHECK(reset_attached(w.m, ln, &why) == 0);
+		CHECK(reset_and_wait(&w, ln, &why) == 0);
 	CHECK_LOG(ACTIONS, "iommufd:unmap, vfio:reset, iommufd:map_file!");
 	CHECK(w.l->mappings && !w.l->mappings->mapped);
 	fake_fail_clear();
@@ -648,6 +744,7 @@ static void test_dmabuf_reset_and_leave(void)
 	fake_log_clear();
 	if (ln)
 		lease_detach(ln, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 	_cleanup_free_ char *log = fake_log_string(ACTIONS);
 	CHECK_MSG(log && strncmp(log, "iommufd:unmap, vfio:detach_pt", 29) == 0, "got: %s", log ? log : "-");
 	CHECK(!w.l->mappings);
@@ -669,20 +766,53 @@ static void test_reset_set_teardown(void)
 	fake_log_clear();
 	lease_end(w.l, "test");
 	w.l = NULL;
+	CHECK_MSG(settle(&w), "the teardowns did not come to rest");
 	CHECK_LOG(FAKE_LOG_DEVICE,
-		  /* reverse attach order, every release begun before any waits */
-		  "0000:01:00.1 vfio:detach_pt, 0000:01:00.1 sysfs:unbind_start, 0000:01:00.1 vfio:close, "
-		  "0000:01:00.0 vfio:detach_pt, 0000:01:00.0 sysfs:unbind_start, 0000:01:00.0 vfio:close, "
+		  /* reverse attach order, every release begun before any waits;
+		   * the IOAS goes once both are detached; each file once its
+		   * unbind holds the device (from the loop) */
+		  "0000:01:00.1 vfio:detach_pt, 0000:01:00.1 sysfs:unbind_start, "
+		  "0000:01:00.0 vfio:detach_pt, 0000:01:00.0 sysfs:unbind_start, - iommufd:destroy, "
+		  "0000:01:00.1 vfio:close, 0000:01:00.0 vfio:close, "
 		  /* B: no reset of its own; its set waits for A's release */
 		  "0000:01:00.1 sysfs:unbind_finish, 0000:01:00.1 sysfs:reset!, "
-		  "0000:01:00.0 sysfs:unbind_finish, 0000:01:00.0 sysfs:reset!, "
-		  /* one hot reset for both */
+		  "0000:01:00.0 sysfs:unbind_finish, "
+		  /* one hot reset for both (companions' workers never overlap:
+		   * A's own reset waited, then the set's covered it) */
 		  "0000:00:1c.0 sysfs:reset_subordinate, "
-		  "0000:01:00.0 sysfs:override \"\", 0000:01:00.0 sysfs:unbind, 0000:01:00.0 sysfs:drivers_probe, "
 		  "0000:01:00.1 sysfs:override \"\", 0000:01:00.1 sysfs:unbind, 0000:01:00.1 sysfs:drivers_probe, "
-		  "- iommufd:destroy");
+		  "0000:01:00.0 sysfs:override \"\", 0000:01:00.0 sysfs:unbind, 0000:01:00.0 sysfs:drivers_probe");
 	CHECK(fake_log_count("sysfs:reset_subordinate") == 1);
 	CHECK(!a->teardown && !b->teardown && a->state == DEVICE_HOST && b->state == DEVICE_HOST);
+	world_done(&w);
+}
+
+/* A hot reset that fails with ENOTTY (as the kernel says when the slot
+ * cannot be reset) is a failure: quarantined once, not retried at once as if
+ * it were a missing function reset. */
+static void test_reset_set_hot_enotty(void)
+{
+	struct world w;
+
+	world_init(&w);
+	struct device *a = dev(&w, "0000:01:00.0"), *b = dev(&w, "0000:01:00.1");
+	fake_device_set_driver(b->syspath, "vfio-pci");
+	(void)inventory_refresh(w.m->inventory, b);
+	attach(&w, a, false);
+	attach(&w, b, false);
+	fake_fail("sysfs:reset_subordinate", 0, ENOTTY);
+	fake_log_clear();
+	lease_end(w.l, "test");
+	w.l = NULL;
+	CHECK_MSG(settle(&w), "the teardowns did not come to rest");
+	/* One attempt each, the second after the first ended. */
+	CHECK_MSG(fake_log_count("sysfs:reset_subordinate") == 2, "%u hot resets",
+		  fake_log_count("sysfs:reset_subordinate"));
+	CHECK_MSG(a->state == DEVICE_QUARANTINED && strstr(a->state_reason, "hot reset"), "%s: %s",
+		  device_state_to_string(a->state), a->state_reason);
+	CHECK_MSG(b->state == DEVICE_QUARANTINED && strstr(b->state_reason, "hot reset"), "%s: %s",
+		  device_state_to_string(b->state), b->state_reason);
+	fake_fail_clear();
 	world_done(&w);
 }
 
@@ -707,6 +837,7 @@ static void test_lease_bind(void)
 		/* Torn down as a bound file: detach, then one reset. */
 		fake_log_clear();
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 		CHECK_LOG(ACTIONS, TEARDOWN_BOUND RESTORE);
 	}
 	world_done(&w);
@@ -731,6 +862,7 @@ static void test_lease_bind_attach_fails(void)
 		/* The file was bound: its teardown resets the device. */
 		fake_log_clear();
 		lease_detach(ld, "test");
+	CHECK_MSG(settle(&w), "the teardown did not come to rest");
 		CHECK_LOG(ACTIONS, "sysfs:unbind_start, vfio:close, sysfs:unbind_finish, sysfs:reset, " RESTORE);
 	}
 	world_done(&w);
@@ -876,6 +1008,9 @@ int main(void)
 	      "and the driver step follow", test_teardown_holder());
 	POINT("a failing unbind quarantines the device; the retry unbinds again, then the one reset and the "
 	      "driver step", test_teardown_unbind_fails());
+	POINT("the reset and the driver step run in workers: while the reset has not returned the device is "
+	      "releasing, not at rest, and another device is attached meanwhile; then the driver step follows",
+	      test_teardown_slow_reset());
 	POINT("ForceRelease kills the holder, then the release finishes with the one reset and the driver step",
 	      test_teardown_force());
 	POINT("reset hooks run before and after a hot reset of a two-device reset set, for each attachment, "
@@ -885,6 +1020,8 @@ int main(void)
 	      "when that fails, and leaves the IOAS first when the device leaves", test_dmabuf_reset_and_leave());
 	POINT("ending a lease of a two-device reset set: both releases first, ONE hot reset, then both driver steps",
 	      test_reset_set_teardown());
+	POINT("a hot reset of the set that fails with ENOTTY quarantines each device after one attempt",
+	      test_reset_set_hot_enotty());
 	POINT("lease_bind after a raw attach runs bind then attach_pt; again it is LEASE_ALREADY_BOUND with "
 	      "nothing called", test_lease_bind());
 	POINT("lease_bind failing at attach_pt undoes nothing (the bind lasts until the last close), the device "
