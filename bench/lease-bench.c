@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +144,25 @@ static int on_released(sd_bus_message *m, void *userdata, sd_bus_error *e)
 	return 0;
 }
 
-/* A child leases the device and is killed; time to the LeaseReleased. */
+/* Is the device back in vfio-idle (its teardown done)? */
+static bool device_idle(sd_bus *bus)
+{
+	_cleanup_free_ char *state = NULL;
+	char path[128];
+	size_t n;
+
+	n = (size_t)snprintf(path, sizeof path, "%s/", CCDEVD_DEVICE_PREFIX);
+	for (const char *p = bdf; *p && n + 1 < sizeof path; p++)
+		path[n++] = (*p == ':' || *p == '.') ? '_' : *p;
+	path[n] = '\0';
+	if (sd_bus_get_property_string(bus, CCDEVD_BUS_NAME, path, CCDEVD_DEVICE_IFACE, "State", NULL, &state) < 0)
+		die("Device.State", EIO);
+	return strcmp(state, "vfio-idle") == 0;
+}
+
+/* A child leases the device and is killed; time until the LeaseReleased
+ * and the device back in vfio-idle (the lease goes at once, its device's
+ * teardown goes on from the event loop). */
 static double crash_round(sd_bus *bus)
 {
 	int pipefd[2], released = 0, r;
@@ -183,6 +202,8 @@ static double crash_round(sd_bus *bus)
 		if (r == 0)
 			sd_bus_wait(bus, 1000000);
 	}
+	while (!device_idle(bus))
+		usleep(200);
 	return now_us() - t0;
 }
 
