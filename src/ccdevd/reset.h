@@ -8,13 +8,14 @@
  * touches (dma-buf revoke and re-map, TDI unbind plug in here).
  *
  * Two doors, one plan:
- *  - reset_attached(): a device of an active lease, through its bound VFIO
+ *  - reset_attached_start(): a device of an active lease, through its bound VFIO
  *    file (VFIO_DEVICE_RESET, or VFIO_DEVICE_PCI_HOT_RESET, which the kernel
  *    allows only when every open device of the set belongs to the file's
  *    iommufd);
- *  - reset_released(): a device that no file is open for any more (the
- *    teardown, after the proof of release), through sysfs: `reset`, or the
- *    bridge's `reset_subordinate` once every device of the set is free.
+ *  - reset_released_plan() and the rest below: a device that no file is
+ *    open for any more (the teardown, after the proof of release), through
+ *    sysfs: `reset`, or the bridge's `reset_subordinate` once every device
+ *    of the set is free.
  */
 
 #include <errno.h>

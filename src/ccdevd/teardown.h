@@ -14,7 +14,7 @@
  *            "releasing" and StateReason names the holders.  Because the
  *            unbind holds the device lock, the last close does not reset the
  *            device and a holder's unbound file can no longer bind.
- *   reset    one reset, after the proof (reset_released()): a file that was
+ *   reset    one reset, after the proof (reset.h, in a worker): a file that was
  *            never bound gave nobody access and needs none
  *   driver   the release policy: the original host driver, or vfio-pci again
  *
@@ -41,7 +41,8 @@ struct lease_device;
 struct manager;
 
 /* Take ld's file and begin: detach, then start the release.  Returns the
- * device to pass to teardown_settle(), or NULL when it left the bus. */
+ * device (its teardown goes on from the event loop), or NULL when it left
+ * the bus. */
 struct device *teardown_begin(struct manager *m, struct lease_device *ld, const char *reason);
 
 /* Is d's teardown at rest: done, or waiting for something that is not its
