@@ -294,7 +294,10 @@ int direct_socket_open(struct manager *m, int fd, const char *path)
 	}
 	the_socket = s;
 	m->direct = s;
-	log_info("Direct socket: %s%s.", path ? path : "(activated)", fd >= 0 ? " (socket activation)" : "");
+	if (fd >= 0)
+		log_info("Direct socket: the one the service manager passed (socket activation).");
+	else
+		log_info("Direct socket: %s.", path);
 	return 0;
 }
 
