@@ -751,18 +751,28 @@ static void test_dmabuf_reset_and_leave(void)
 	world_done(&w);
 }
 
+/* Both functions of the two-function set, with no reset of their own,
+ * attached to w's lease (in *a, *b). */
+static void lease_reset_set(struct world *w, struct device **a, struct device **b)
+{
+	world_init(w);
+	*a = dev(w, "0000:01:00.0");
+	*b = dev(w, "0000:01:00.1");
+	/* One is handed out only while the other is off its host driver
+	 * (group.c). */
+	fake_device_set_driver((*b)->syspath, "vfio-pci");
+	(void)inventory_refresh(w->m->inventory, *b);
+	attach(w, *a, false);
+	attach(w, *b, false);
+}
+
 static void test_reset_set_teardown(void)
 {
 	struct world w;
 
-	world_init(&w);
-	struct device *a = dev(&w, "0000:01:00.0"), *b = dev(&w, "0000:01:00.1");
-	/* Neither has a reset of its own: one is handed out only while the
-	 * other is off its host driver (group.c). */
-	fake_device_set_driver(b->syspath, "vfio-pci");
-	(void)inventory_refresh(w.m->inventory, b);
-	attach(&w, a, false);
-	attach(&w, b, false);
+	struct device *a, *b;
+
+	lease_reset_set(&w, &a, &b);
 	fake_log_clear();
 	lease_end(w.l, "test");
 	w.l = NULL;
@@ -794,12 +804,9 @@ static void test_reset_set_hot_enotty(void)
 {
 	struct world w;
 
-	world_init(&w);
-	struct device *a = dev(&w, "0000:01:00.0"), *b = dev(&w, "0000:01:00.1");
-	fake_device_set_driver(b->syspath, "vfio-pci");
-	(void)inventory_refresh(w.m->inventory, b);
-	attach(&w, a, false);
-	attach(&w, b, false);
+	struct device *a, *b;
+
+	lease_reset_set(&w, &a, &b);
 	fake_fail("sysfs:reset_subordinate", 0, ENOTTY);
 	fake_log_clear();
 	lease_end(w.l, "test");

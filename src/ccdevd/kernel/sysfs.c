@@ -8,12 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kernel/child.h"
 
 static int write_file(const char *path, const char *value)
 {
@@ -138,43 +137,25 @@ int sysfs_reset_subordinate(const char *bridge_syspath)
 	return write_file(path, "1");
 }
 
-int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid)
+/* In the child: the write that blocks until the device's last file closes. */
+static int unbind_run(void *userdata)
 {
 	char path[PATH_MAX];
-	pid_t pid;
-	int pidfd;
+	int r;
 
 	snprintf(path, sizeof path, "/sys/bus/pci/drivers/vfio-pci/unbind");
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		/* None of the parent's fds: each stays with its one owner. */
-		(void)close_range(3, ~0U, 0);
-		int r = write_file(path, name);
-		/* Not bound to vfio-pci (ENODEV), or no vfio-pci at all (ENOENT),
-		 * is as good as unbound. */
-		_exit(r == 0 || r == -ENOENT || r == -ENODEV ? 0 : -r < 256 ? -r : EIO);
-	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		int r = -errno;
-		/* Cannot watch it: wait for it here rather than lose it. */
-		(void)waitpid(pid, NULL, 0);
-		return r;
-	}
-	*ret_pid = pid;
-	return pidfd;
+	r = write_file(path, userdata);
+	/* Not bound to vfio-pci (ENODEV), or no vfio-pci at all (ENOENT), is
+	 * as good as unbound. */
+	return r == -ENOENT || r == -ENODEV ? 0 : r;
+}
+
+int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid)
+{
+	return child_start(unbind_run, (void *)name, -1, ret_pid);
 }
 
 int sysfs_unbind_finish(int pidfd, pid_t pid)
 {
-	siginfo_t si = {};
-
-	safe_close(pidfd);
-	if (waitid(P_PID, (id_t)pid, &si, WEXITED) < 0)
-		return -errno;
-	if (si.si_code != CLD_EXITED)
-		return -EINTR;
-	return -si.si_status;
+	return child_finish(pidfd, pid);
 }

@@ -38,9 +38,9 @@ int sysfs_reset_subordinate(const char *bridge_syspath);
  * writes to vfio-pci's own unbind file, not through the device's driver
  * link: an unbind or removal already under way drops the link before it
  * waits, and the child's write then waits for the device lock that one
- * holds.  Not bound to vfio-pci (any more) counts as unbound.  Returns a
- * pidfd, readable once the child has exited, and the child's pid;
- * sysfs_unbind_finish() reaps it and returns the unbind's result.
+ * holds.  Not bound to vfio-pci (any more) counts as unbound.  The child is
+ * kernel/child.h's: returns a pidfd, readable once it has exited, and its
+ * pid; sysfs_unbind_finish() reaps it and returns the unbind's result.
  */
 int sysfs_unbind_start(const char *syspath, const char *name, pid_t *ret_pid);
 int sysfs_unbind_finish(int pidfd, pid_t pid);
