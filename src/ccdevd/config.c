@@ -420,10 +420,14 @@ static int parse_limits(const struct parser *p, json_object *v, struct config *c
 			r = parse_count(p, val, w, &c->resets_per_minute);
 		else if (streq(key, "connections_per_user"))
 			r = parse_count(p, val, w, &c->connections_per_user);
+		else if (streq(key, "leases_per_connection"))
+			r = parse_count(p, val, w, &c->leases_per_connection);
+		else if (streq(key, "devices_per_connection"))
+			r = parse_count(p, val, w, &c->devices_per_connection);
 		else
 			r = unknown_key(p, "limits", key,
-					"memlock_mib_per_user, leases_per_user, devices_per_user, resets_per_minute or "
-					"connections_per_user");
+					"memlock_mib_per_user, leases_per_user, devices_per_user, resets_per_minute, "
+					"connections_per_user, leases_per_connection or devices_per_connection");
 		if (r < 0)
 			return r;
 	}
@@ -523,6 +527,8 @@ int config_new_empty(const char *path, struct config **ret)
 	c->devices_per_user = DEVICES_PER_USER_DEFAULT;
 	c->resets_per_minute = RESETS_PER_MINUTE_DEFAULT;
 	c->connections_per_user = CONNECTIONS_PER_USER_DEFAULT;
+	c->leases_per_connection = LEASES_PER_CONNECTION_DEFAULT;
+	c->devices_per_connection = DEVICES_PER_CONNECTION_DEFAULT;
 	*ret = TAKE_PTR(c);
 	return 0;
 }

@@ -65,6 +65,8 @@ struct config {
 	unsigned devices_per_user; /* "limits.devices_per_user" */
 	unsigned resets_per_minute; /* "limits.resets_per_minute": ResetDevice, per leased device */
 	unsigned connections_per_user; /* "limits.connections_per_user": the direct socket; root not counted */
+	unsigned leases_per_connection;  /* "limits.leases_per_connection": one bus name or direct connection */
+	unsigned devices_per_connection; /* "limits.devices_per_connection" */
 };
 
 /* The defaults keep one user from using more than a small share of the
@@ -77,6 +79,10 @@ struct config {
 /* A direct-socket connection costs one fd: room for a VMM per lease
  * (ccdevctl exec keeps its connection) and a few ccdevctl calls besides. */
 #define CONNECTIONS_PER_USER_DEFAULT 24
+/* One runaway client (a VMM in a loop) takes at most half of its user's
+ * share, so that user's other VMMs still get theirs. */
+#define LEASES_PER_CONNECTION_DEFAULT 8
+#define DEVICES_PER_CONNECTION_DEFAULT 16
 #define PER_USER_COUNT_MAX 1024
 
 /* What a rule is matched against. */

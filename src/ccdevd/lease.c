@@ -187,7 +187,7 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 	_cleanup_(lease_freep) struct lease *l = NULL;
 	int r;
 
-	r = limits_check_lease(m, o->uid, ret_why);
+	r = limits_check_lease(m, o, ret_why);
 	if (r < 0)
 		return r;
 	l = calloc(1, sizeof(*l));

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <stdbool.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -42,35 +43,58 @@ int limits_check_fds(uid_t uid, int need, char **ret_why)
 		   open, (unsigned long long)nofile.rlim_cur, uid == 0 ? "" : ", the last ones are kept for root");
 }
 
-int limits_check_lease(struct manager *m, uid_t uid, char **ret_why)
+/* Is x owned through this connection: the same bus name, or the same open
+ * direct connection (a closed one's leases have none)? */
+static bool same_connection(const struct lease *x, const char *unique_name, const struct direct_conn *conn)
 {
-	unsigned n = 0;
+	if (conn)
+		return x->owner_conn == conn;
+	return unique_name && *unique_name && x->owner_name && strcmp(x->owner_name, unique_name) == 0;
+}
+
+int limits_check_lease(struct manager *m, const struct lease_owner *o, char **ret_why)
+{
+	unsigned n = 0, on_conn = 0;
 
 	*ret_why = NULL;
-	if (uid != 0) {
+	if (o->uid != 0) {
 		for (const struct lease *l = m->leases; l; l = l->next)
-			n += l->owner_uid == uid;
+			if (l->owner_uid == o->uid) {
+				n++;
+				on_conn += same_connection(l, o->unique_name, o->conn);
+			}
 		if (n >= m->config->leases_per_user)
 			return why(ret_why, LIMIT_EXCEEDED, "uid %u holds %u lease(s), the most limits.leases_per_user "
 				   "in %s allows; release one, or ask the administrator to raise it",
-				   (unsigned)uid, n, m->config->path);
+				   (unsigned)o->uid, n, m->config->path);
+		if (on_conn >= m->config->leases_per_connection)
+			return why(ret_why, LIMIT_EXCEEDED, "this connection holds %u lease(s), the most "
+				   "limits.leases_per_connection in %s allows; release one, or ask the administrator "
+				   "to raise it", on_conn, m->config->path);
 	}
-	return limits_check_fds(uid, 2, ret_why);
+	return limits_check_fds(o->uid, 2, ret_why);
 }
 
 int limits_check_device(struct manager *m, const struct lease *l, char **ret_why)
 {
-	unsigned n = 0;
+	unsigned n = 0, on_conn = 0;
 
 	*ret_why = NULL;
 	if (l->owner_uid != 0) {
 		for (const struct lease *x = m->leases; x; x = x->next)
-			if (x->owner_uid == l->owner_uid)
+			if (x->owner_uid == l->owner_uid) {
 				n += lease_device_count(x);
+				if (x == l || same_connection(x, l->owner_name, l->owner_conn))
+					on_conn += lease_device_count(x);
+			}
 		if (n >= m->config->devices_per_user)
 			return why(ret_why, LIMIT_EXCEEDED, "uid %u holds %u device(s), the most limits.devices_per_user "
 				   "in %s allows; detach one, or ask the administrator to raise it",
 				   (unsigned)l->owner_uid, n, m->config->path);
+		if (on_conn >= m->config->devices_per_connection)
+			return why(ret_why, LIMIT_EXCEEDED, "the leases of this connection hold %u device(s), the most "
+				   "limits.devices_per_connection in %s allows; detach one, or ask the administrator "
+				   "to raise it", on_conn, m->config->path);
 	}
 	return limits_check_fds(l->owner_uid, 1, ret_why);
 }

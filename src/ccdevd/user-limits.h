@@ -5,8 +5,10 @@
  * (Not "limits.h": that name is the C library's.)
  *
  * What one user may take of the daemon, so that no tenant can lock others
- * out: leases and devices per uid (limits.leases_per_user, devices_per_user;
- * root is not counted), and a reserve of the daemon's open files that only
+ * out: leases and devices per uid (limits.leases_per_user, devices_per_user)
+ * and per connection, a bus name or a direct connection
+ * (leases_per_connection, devices_per_connection; root is counted by
+ * neither), and a reserve of the daemon's open files that only
  * root may use.  A lease costs the daemon 2 fds (its iommufd, the owner's
  * pidfd), a device 1 (its cdev file), a dma-buf export or mapping 1.
  */
@@ -15,6 +17,7 @@
 #include <sys/types.h>
 
 struct lease;
+struct lease_owner;
 struct manager;
 
 /* Every refusal here; the bus names it org.ccdevd1.Error.LimitExceeded. */
@@ -23,10 +26,11 @@ struct manager;
 /* Open files kept for root beyond what other users may use. */
 #define LIMITS_FD_RESERVE 64
 
-/* May uid create one more lease? *ret_why names the limit and its key. */
-int limits_check_lease(struct manager *m, uid_t uid, char **ret_why);
+/* May this owner (uid, connection) create one more lease?  *ret_why names
+ * the limit and its key. */
+int limits_check_lease(struct manager *m, const struct lease_owner *o, char **ret_why);
 
-/* May l's owner attach one more device? */
+/* May l's owner attach one more device, to l or through l's connection? */
 int limits_check_device(struct manager *m, const struct lease *l, char **ret_why);
 
 /* ResetDevice: at most limits.resets_per_minute resets of one leased device

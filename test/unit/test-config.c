@@ -453,6 +453,27 @@ static void test_leases_and_devices_per_user_default_and_parse(void)
 		    "expected 1..1024, got 0");
 }
 
+static void test_per_connection_limits_default_and_parse(void)
+{
+	_cleanup_(config_freep) struct config *set =
+		parse_ok("{ 'limits': { 'leases_per_connection': 2, 'devices_per_connection': 1 } }");
+	_cleanup_(config_freep) struct config *absent = parse_ok("{ }");
+
+	CHECK(set && set->leases_per_connection == 2 && set->devices_per_connection == 1);
+	CHECK(absent && absent->leases_per_connection == LEASES_PER_CONNECTION_DEFAULT &&
+	      absent->devices_per_connection == DEVICES_PER_CONNECTION_DEFAULT);
+	/* Each at most half its per-user default: one runaway client leaves its
+	 * user room for another. */
+	CHECK(2 * LEASES_PER_CONNECTION_DEFAULT <= LEASES_PER_USER_DEFAULT &&
+	      2 * DEVICES_PER_CONNECTION_DEFAULT <= DEVICES_PER_USER_DEFAULT);
+	check_error("{ 'limits': { 'leases_per_connection': 0 } }", ": limits.leases_per_connection: ",
+		    "expected 1..1024, got 0");
+	check_error("{ 'limits': { 'devices_per_connection': 1025 } }", ": limits.devices_per_connection: ",
+		    "got 1025");
+	check_error("{ 'limits': { 'devices_per_connection': true } }", ": limits.devices_per_connection: ",
+		    "expected an integer, got a boolean");
+}
+
 static void test_leases_and_devices_per_user_out_of_range_or_wrong_type_are_rejected(void)
 {
 	check_error("{ 'limits': { 'leases_per_user': 0 } }", ": limits.leases_per_user: ", "expected 1..1024, got 0");
@@ -472,7 +493,7 @@ static void test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected(void
 		    "expected an integer, got null");
 	check_error("{ 'limits': { 'memlock_mib': 64 } }", ": limits.memlock_mib: ",
 		    "unknown key (expected memlock_mib_per_user, leases_per_user, devices_per_user, "
-		    "resets_per_minute or connections_per_user)");
+		    "resets_per_minute, connections_per_user, leases_per_connection or devices_per_connection)");
 	check_error("{ 'limits': { 'memlock_mib_per_user': 64, 'leases_per_uid': 2 } }",
 		    ": limits.leases_per_uid: ", "unknown key");
 	check_error("{ 'limits': [] }", ": limits: ", "expected an object, got an array");
@@ -632,6 +653,7 @@ int main(void)
 	RUN(test_limits_memlock_mib_per_user_is_read_in_bytes);
 	RUN(test_limits_memlock_mib_per_user_out_of_range_is_rejected);
 	RUN(test_leases_and_devices_per_user_default_and_parse);
+	RUN(test_per_connection_limits_default_and_parse);
 	RUN(test_leases_and_devices_per_user_out_of_range_or_wrong_type_are_rejected);
 	RUN(test_limits_of_the_wrong_type_or_with_unknown_keys_are_rejected);
 	RUN(test_everyone_is_only_valid_in_readers);

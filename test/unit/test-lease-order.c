@@ -31,6 +31,7 @@
 #include "ccdevd/memlock.h"
 #include "ccdevd/reset.h"
 #include "ccdevd/teardown.h"
+#include "ccdevd/user-limits.h"
 #include "bus-api.h"
 #include "cleanup.h"
 #include "fake-kernel.h"
@@ -985,6 +986,45 @@ static void test_reset_set_split_between_owners_refused(void)
 	world_done(&w);
 }
 
+/* ---- per-connection limits (user-limits.c) ---- */
+
+static void test_per_connection_limits(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct lease_device *ld = NULL;
+	struct world w;
+
+	world_init(&w);
+	w.m->config->leases_per_connection = 1;
+	w.m->config->devices_per_connection = 1;
+	w.l->owner_uid = 1000;
+	struct device *n = dev(&w, "0000:02:00.0"), *k = dev(&w, "0000:03:00.0");
+	CHECK(attach(&w, n, false));
+	/* A second lease of the same bus name: its device counts with n. */
+	struct lease *second = new_lease(w.m);
+	second->owner_uid = 1000;
+	fake_log_clear();
+	CHECK(lease_attach(second, k, false, &ld, &why) == LIMIT_EXCEEDED && !ld);
+	CHECK_MSG(why && strstr(why, "limits.devices_per_connection"), "%s", why ? why : "-");
+	CHECK_LOG(ACTIONS, "");
+	CHECK(!k->lease);
+	/* The same user's other connection still attaches. */
+	free(second->owner_name);
+	second->owner_name = strdup(":1.43");
+	free(TAKE_PTR(why));
+	CHECK(lease_attach(second, k, false, &ld, &why) == 0 && ld && k->lease == second);
+	free(TAKE_PTR(why));
+	/* :1.42 holds one lease, the most; :1.44 of the same uid none; root is
+	 * not counted. */
+	CHECK(limits_check_lease(w.m, &(struct lease_owner){ .uid = 1000, .unique_name = ":1.42" }, &why) ==
+	      LIMIT_EXCEEDED);
+	CHECK_MSG(why && strstr(why, "limits.leases_per_connection"), "%s", why ? why : "-");
+	free(TAKE_PTR(why));
+	CHECK(limits_check_lease(w.m, &(struct lease_owner){ .uid = 1000, .unique_name = ":1.44" }, &why) == 0);
+	CHECK(limits_check_lease(w.m, &(struct lease_owner){ .uid = 0, .unique_name = ":1.42" }, &why) == 0);
+	world_done(&w);
+}
+
 int main(void)
 {
 	char name[256];
@@ -1040,6 +1080,10 @@ int main(void)
 	      "set is on a host driver, before any kernel call", test_reset_set_with_host_driver_member_refused());
 	POINT("a reset set is never split between owners: with one member leased to another uid the other is "
 	      "refused (ResetSetNotViable), nothing called", test_reset_set_split_between_owners_refused());
+
+	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
+	      "limits.devices_per_connection, nothing called; through another name it attaches; one more lease "
+	      "on the full name is refused, on another not, root not counted", test_per_connection_limits());
 
 	remove_tree();
 	return tap_done();
