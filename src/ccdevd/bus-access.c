@@ -65,11 +65,64 @@ static int get_direct_caller(const struct direct_conn *conn, struct bus_caller *
 	return 0;
 }
 
+static int caller_copy(const struct bus_caller *from, struct bus_caller *to)
+{
+	*to = *from;
+	to->gids = malloc((from->who.n_gids ? from->who.n_gids : 1) * sizeof(gid_t));
+	if (!to->gids)
+		return -ENOMEM;
+	if (from->who.n_gids)
+		memcpy(to->gids, from->gids, from->who.n_gids * sizeof(gid_t));
+	to->who.gids = to->gids;
+	return 0;
+}
+
+/*
+ * One method checks its caller more than once (the lease's owner, then the
+ * device's users): the bus daemon is asked once per message.  A message is
+ * known by its sender and cookie; unique names are never reused on a bus.
+ */
+static struct {
+	char *sender;
+	uint64_t cookie;
+	struct bus_caller caller;
+} last_caller;
+
+static bool is_last_caller(sd_bus_message *m, uint64_t cookie)
+{
+	const char *sender = sd_bus_message_get_sender(m);
+
+	return last_caller.sender && sender && cookie == last_caller.cookie && strcmp(sender, last_caller.sender) == 0;
+}
+
+static void remember_caller(sd_bus_message *m, uint64_t cookie, const struct bus_caller *c)
+{
+	const char *sender = sd_bus_message_get_sender(m);
+
+	bus_access_forget_caller();
+	if (!sender || !(last_caller.sender = strdup(sender)))
+		return;
+	if (caller_copy(c, &last_caller.caller) < 0) {
+		free(last_caller.sender);
+		last_caller.sender = NULL;
+		return;
+	}
+	last_caller.cookie = cookie;
+}
+
+void bus_access_forget_caller(void)
+{
+	free(last_caller.sender);
+	last_caller.sender = NULL;
+	bus_caller_done(&last_caller.caller);
+}
+
+static int ask_bus_daemon(sd_bus_message *m, struct bus_caller *ret);
+
 static int get_caller(sd_bus_message *m, struct bus_caller *ret)
 {
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const struct direct_conn *conn = direct_conn_of_message(m);
-	bool have_uid = false;
+	uint64_t cookie = 0;
 	int r;
 
 	if (conn)
@@ -78,6 +131,20 @@ static int get_caller(sd_bus_message *m, struct bus_caller *ret)
 	/* A message on a connection that is neither: nobody to trust. */
 	if (sd_bus_is_bus_client(sd_bus_message_get_bus(m)) <= 0)
 		return -ENODATA;
+	if (sd_bus_message_get_cookie(m, &cookie) >= 0 && is_last_caller(m, cookie))
+		return caller_copy(&last_caller.caller, ret);
+	r = ask_bus_daemon(m, ret);
+	if (r >= 0 && cookie)
+		remember_caller(m, cookie, ret);
+	return r;
+}
+
+static int ask_bus_daemon(sd_bus_message *m, struct bus_caller *ret)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	bool have_uid = false;
+	int r;
+
 	r = sd_bus_call_method(sd_bus_message_get_bus(m), "org.freedesktop.DBus", "/org/freedesktop/DBus",
 			       "org.freedesktop.DBus", "GetConnectionCredentials", NULL, &reply, "s",
 			       sd_bus_message_get_sender(m));

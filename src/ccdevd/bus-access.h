@@ -33,8 +33,12 @@ struct bus_caller {
 };
 void bus_caller_done(struct bus_caller *c);
 
-/* Sets an AccessDenied error when the credentials cannot be had. */
+/* Sets an AccessDenied error when the credentials cannot be had.  On the
+ * bus, asks the bus daemon once per message (the last answer is kept). */
 int bus_get_caller(sd_bus_message *m, struct bus_caller *ret, sd_bus_error *error);
+
+/* Drop the kept answer (at exit). */
+void bus_access_forget_caller(void);
 
 /* Root only (Reload and other administrative methods). */
 int bus_check_root(sd_bus_message *m, const char *what, sd_bus_error *error);

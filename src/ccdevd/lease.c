@@ -269,14 +269,18 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 	if (!raw && !m->features.have[FEATURE_DMA_BUF_EXPORT] && vfio_probe_dma_buf_export(ld->fd) == 0)
 		manager_feature_found(m, FEATURE_DMA_BUF_EXPORT);
 
-	/* Driver and cdev as sysfs shows them now, before the device is linked
-	 * to the lease (a refresh may find it gone). */
-	struct bdf address = d->address;
-	(void)inventory_refresh(m->inventory, d);
-	d = inventory_find(m->inventory, &address);
-	if (!d) {
-		ld->fd = vfio_close(ld->fd);
-		return why(ret_why, -ENODEV, "%s left the bus while it was attached", ld->name);
+	/* After a claim: driver and cdev as sysfs shows them now, before the
+	 * device is linked to the lease (a refresh may find it gone).  A device
+	 * that was on vfio-pci already changed nothing there; if it leaves the
+	 * bus meanwhile, its removal event detaches it like any other. */
+	if (ld->claimed) {
+		struct bdf address = d->address;
+		(void)inventory_refresh(m->inventory, d);
+		d = inventory_find(m->inventory, &address);
+		if (!d) {
+			ld->fd = vfio_close(ld->fd);
+			return why(ret_why, -ENODEV, "%s left the bus while it was attached", ld->name);
+		}
 	}
 
 	/* Keep attach order; teardown walks it backwards. */

@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bus.h"
+#include "bus-access.h"
 #include "bus-reply.h"
 #include "bus-signals.h"
 #include "cleanup.h"
@@ -59,6 +60,7 @@ static void manager_free(struct manager *m)
 	bus_subscribers_free(m);
 	direct_socket_free(m->direct);
 	sd_bus_flush_close_unref(m->bus);
+	bus_access_forget_caller();
 	inventory_free(m->inventory);
 	config_free(m->config);
 	memlock_forget(m);
