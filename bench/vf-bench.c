@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vf-bench: SR-IOV VFs at scale, inventoried, leased and released.
+ *
+ *   vf-bench --pf BDF --vfs N [--rounds R] [--idle SECONDS]
+ *
+ * Runs as root in the VM tier's guest (CCDEVD_VM_SRIOV=N) with ccdevd on
+ * the system bus, a rule that manages the PF's VFs with
+ * on_release "keep-vfio", and the PF's sriov_drivers_autoprobe 0 (no host
+ * driver probes a VF, as on a host that hands VFs to VMs).  Side by side:
+ *   inventory  R rounds of enabling N VFs (write to sriov_numvfs) and
+ *              disabling them: how long the kernel's write takes, and how
+ *              much later the daemon has announced every VF (DeviceAdded,
+ *              DeviceRemoved), per VF; ListDevices with 0 and N VFs;
+ *   leases     one lease per VF, each acquired (CreateLease + AttachDevice,
+ *              the VF claimed for vfio-pci on the way) and timed: the first
+ *              eighth against the last, so growth shows as a ratio; the
+ *              daemon's RSS and open files per leased VF;
+ *   idle       with those N leases and N more empty ones held, the daemon's
+ *              context switches over an idle window (the goal is none);
+ *   release    each lease released in turn (Release answers once its VF's
+ *              teardown, one reset included, is done), first eighth against
+ *              the last, and the whole release.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+
+#include "bench.h"
+#include "bus-api.h"
+#include "cleanup.h"
+
+#define MAX_VFS 127
+
+static sd_bus *bus;
+static pid_t daemon_pid;
+static const char *pf;
+static unsigned added, removed;
+
+static int on_device_added(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	added++;
+	return 0;
+}
+
+static int on_device_removed(sd_bus_message *m, void *userdata, sd_bus_error *e)
+{
+	removed++;
+	return 0;
+}
+
+/* Process the bus until *counter reaches want (60 s at most). */
+static void wait_count(unsigned *counter, unsigned want, const char *what)
+{
+	double deadline = now_us() + 60e6;
+
+	while (*counter < want) {
+		int r = sd_bus_process(bus, NULL);
+		if (r < 0)
+			die("bus", r);
+		if (r > 0)
+			continue;
+		if (now_us() > deadline) {
+			fprintf(stderr, "vf-bench: %s: %u of %u after 60 s\n", what, *counter, want);
+			exit(1);
+		}
+		sd_bus_wait(bus, 100000);
+	}
+}
+
+static void write_numvfs(unsigned n)
+{
+	char path[128], text[16];
+	int fd, len;
+
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/sriov_numvfs", pf);
+	len = snprintf(text, sizeof text, "%u", n);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(path, errno);
+	if (write(fd, text, (size_t)len) != len)
+		die(path, errno);
+	close(fd);
+}
+
+/* The address of VF i, from the PF's virtfnI link. */
+static void vf_address(unsigned i, char *out, size_t size)
+{
+	char link[128], target[256];
+	ssize_t n;
+	const char *base;
+
+	snprintf(link, sizeof link, "/sys/bus/pci/devices/%s/virtfn%u", pf, i);
+	n = readlink(link, target, sizeof target - 1);
+	if (n < 0)
+		die(link, errno);
+	target[n] = 0;
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strlen(base) >= size)
+		die(link, ENAMETOOLONG);
+	memcpy(out, base, strlen(base) + 1);
+}
+
+static double list_devices(unsigned *count)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	double t0 = now_us(), t;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "ListDevices", &e,
+			       &reply, NULL);
+	t = now_us() - t0;
+	if (r < 0)
+		die(e.message ? e.message : "ListDevices", r);
+	*count = 0;
+	r = sd_bus_message_enter_container(reply, 'a', "(ssso)");
+	while (r >= 0 && (r = sd_bus_message_skip(reply, "(ssso)")) > 0)
+		(*count)++;
+	if (r < 0)
+		die("ListDevices reply", r);
+	return t;
+}
+
+static void create_lease(char *path, size_t size)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *p;
+	int iommufd, r;
+	uint32_t ioas;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "CreateLease", &e,
+			       &reply, "a{sv}", 0);
+	if (r < 0)
+		die(e.message ? e.message : "CreateLease", r);
+	r = sd_bus_message_read(reply, "ohu", &p, &iommufd, &ioas);
+	if (r < 0)
+		die("CreateLease reply", r);
+	snprintf(path, size, "%s", p);
+}
+
+/* The device file comes with the reply and goes with it: the daemon keeps
+ * its own, and Release need not wait for ours. */
+static void attach(const char *lease, const char *bdf)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "AttachDevice", &e, &reply, "sa{sv}",
+			       bdf, 0);
+	if (r < 0)
+		die(e.message ? e.message : "AttachDevice", r);
+}
+
+static void release(const char *lease)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "Release", &e, NULL, NULL);
+
+	if (r < 0)
+		die(e.message ? e.message : "Release", r);
+}
+
+static void daemon_cost(long *rss_kb, long *fds)
+{
+	char path[64], line[256];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)daemon_pid);
+	f = fopen(path, "re");
+	if (!f)
+		die(path, errno);
+	*rss_kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", rss_kb) == 1)
+			break;
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)daemon_pid);
+	d = opendir(path);
+	if (!d)
+		die(path, errno);
+	*fds = 0;
+	while ((de = readdir(d)))
+		*fds += de->d_name[0] != '.';
+	closedir(d);
+}
+
+/* Voluntary and involuntary context switches of all the daemon's threads. */
+static long daemon_switches(void)
+{
+	char path[96], line[256];
+	struct dirent *de;
+	long total = 0, n;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)daemon_pid);
+	d = opendir(path);
+	if (!d)
+		die(path, errno);
+	while ((de = readdir(d))) {
+		FILE *f;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/status", (int)daemon_pid, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1)
+				total += n;
+		fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
+static pid_t find_daemon(void)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	pid_t pid = 0;
+	int r;
+
+	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_PID, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_pid(creds, &pid);
+	if (r < 0)
+		die("the daemon's pid", r);
+	return pid;
+}
+
+/* Median of v[from..to). */
+static double median_of(const double *v, unsigned from, unsigned to)
+{
+	double tmp[MAX_VFS];
+
+	memcpy(tmp, v + from, (to - from) * sizeof(double));
+	return median(tmp, (int)(to - from));
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "pf", required_argument, NULL, 'p' },
+		{ "vfs", required_argument, NULL, 'v' },
+		{ "rounds", required_argument, NULL, 'n' },
+		{ "idle", required_argument, NULL, 'i' },
+		{}
+	};
+	static char vf[MAX_VFS][16], leases[2 * MAX_VFS][128];
+	double en_kernel[64], en_daemon[64], dis_kernel[64], dis_daemon[64], list0[64], listn[64];
+	double acquire[MAX_VFS], rel[MAX_VFS];
+	unsigned n = 0, base, count;
+	int rounds = 5, idle = 10, c;
+	long rss0, fds0, rss1, fds1, rss2, fds2;
+
+	while ((c = getopt_long(argc, argv, "p:v:n:i:", options, NULL)) >= 0) {
+		if (c == 'p')
+			pf = optarg;
+		else if (c == 'v')
+			n = (unsigned)atoi(optarg);
+		else if (c == 'n')
+			rounds = atoi(optarg);
+		else if (c == 'i')
+			idle = atoi(optarg);
+		else
+			return 2;
+	}
+	if (!pf || n < 8 || n > MAX_VFS || rounds < 1 || rounds > 64 || idle < 1 || idle > 600) {
+		fprintf(stderr, "usage: vf-bench --pf BDF --vfs 8..%d [--rounds 1..64] [--idle SECONDS]\n", MAX_VFS);
+		return 2;
+	}
+	if (sd_bus_open_system(&bus) < 0)
+		die("cannot connect to the system bus", EIO);
+	daemon_pid = find_daemon();
+	/* Unless readers is everyone, the inventory's signals go to subscribers
+	 * only. */
+	if (sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "Subscribe", NULL,
+			       NULL, NULL) < 0)
+		die("Subscribe", EIO);
+	if (sd_bus_match_signal(bus, NULL, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceAdded",
+				on_device_added, NULL) < 0 ||
+	    sd_bus_match_signal(bus, NULL, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+				"DeviceRemoved", on_device_removed, NULL) < 0)
+		die("cannot match the inventory's signals", EIO);
+
+	/* ---- inventory ---- */
+	list_devices(&base);
+	for (int i = 0; i < rounds; i++) {
+		double t0, t1;
+
+		list0[i] = list_devices(&count);
+		added = 0;
+		t0 = now_us();
+		write_numvfs(n);
+		t1 = now_us();
+		wait_count(&added, n, "DeviceAdded");
+		en_kernel[i] = t1 - t0;
+		en_daemon[i] = now_us() - t1;
+		listn[i] = list_devices(&count);
+		if (count != base + n) {
+			fprintf(stderr, "vf-bench: ListDevices lists %u devices with %u VFs, want %u\n", count, n,
+				base + n);
+			return 1;
+		}
+		if (i == rounds - 1)
+			break; /* the VFs stay for the leases */
+		removed = 0;
+		t0 = now_us();
+		write_numvfs(0);
+		t1 = now_us();
+		wait_count(&removed, n, "DeviceRemoved");
+		dis_kernel[i] = t1 - t0;
+		dis_daemon[i] = now_us() - t1;
+	}
+	printf("VFs:                                     %u (devices managed besides: %u)\n", n, base);
+	printf("enable, the kernel's write:              %8.1f ms (median of %d)\n",
+	       median(en_kernel, rounds) / 1e3, rounds);
+	printf("enable, then all in the daemon's list:   %8.1f ms, %.2f ms per VF\n", median(en_daemon, rounds) / 1e3,
+	       median(en_daemon, rounds) / 1e3 / n);
+	if (rounds > 1) {
+		printf("disable, the kernel's write:             %8.1f ms (median of %d)\n",
+		       median(dis_kernel, rounds - 1) / 1e3, rounds - 1);
+		printf("disable, then all gone from the list:    %8.1f ms, %.2f ms per VF\n",
+		       median(dis_daemon, rounds - 1) / 1e3, median(dis_daemon, rounds - 1) / 1e3 / n);
+	}
+	printf("ListDevices, %3u devices:                %8.2f ms (median)\n", base, median(list0, rounds) / 1e3);
+	printf("ListDevices, %3u devices:                %8.2f ms (median)\n", base + n, median(listn, rounds) / 1e3);
+
+	/* ---- leases: one per VF ---- */
+	for (unsigned i = 0; i < n; i++)
+		vf_address(i, vf[i], sizeof vf[i]);
+	drain(bus);
+	daemon_cost(&rss0, &fds0);
+	for (unsigned i = 0; i < n; i++) {
+		double t0 = now_us();
+		create_lease(leases[i], sizeof leases[i]);
+		attach(leases[i], vf[i]);
+		acquire[i] = now_us() - t0;
+		drain(bus);
+	}
+	daemon_cost(&rss1, &fds1);
+	unsigned eighth = n / 8;
+	double a_first = median_of(acquire, 0, eighth), a_last = median_of(acquire, n - eighth, n);
+	printf("acquire of VF 1..%u (claimed for vfio-pci): %8.1f ms (median)\n", eighth, a_first / 1e3);
+	printf("acquire of VF %u..%u:                      %8.1f ms (median), ratio to the first %.2f\n",
+	       n - eighth + 1, n, a_last / 1e3, a_last / a_first);
+	printf("daemon with %u VFs leased:               %ld kB RSS, %ld fds (%ld kB idle, %ld fds)\n", n, rss1,
+	       fds1, rss0, fds0);
+	printf("per leased VF:                           %.1f kB RSS, %.2f fds\n", (double)(rss1 - rss0) / n,
+	       (double)(fds1 - fds0) / n);
+
+	/* ---- idle with 2N leases held ---- */
+	for (unsigned i = n; i < 2 * n; i++)
+		create_lease(leases[i], sizeof leases[i]);
+	drain(bus);
+	daemon_cost(&rss2, &fds2);
+	sleep(1);
+	long before = daemon_switches();
+	sleep((unsigned)idle);
+	long switches = daemon_switches() - before;
+	printf("idle %d s with %u leases (%u VFs) held:     %ld context switches of the daemon\n", idle, 2 * n, n,
+	       switches);
+	for (unsigned i = n; i < 2 * n; i++)
+		release(leases[i]);
+	drain(bus);
+
+	/* ---- release, one lease at a time ---- */
+	double t_all = now_us();
+	for (unsigned i = 0; i < n; i++) {
+		double t0 = now_us();
+		release(leases[i]);
+		rel[i] = now_us() - t0;
+		drain(bus);
+	}
+	t_all = now_us() - t_all;
+	double r_first = median_of(rel, 0, eighth), r_last = median_of(rel, n - eighth, n);
+	printf("release of VF 1..%u (one reset each):       %8.1f ms (median)\n", eighth, r_first / 1e3);
+	printf("release of VF %u..%u:                      %8.1f ms (median), ratio to the first %.2f\n",
+	       n - eighth + 1, n, r_last / 1e3, r_last / r_first);
+	printf("release of all %u, one after another:     %8.1f ms\n", n, t_all / 1e3);
+
+	removed = 0;
+	write_numvfs(0);
+	wait_count(&removed, n, "DeviceRemoved");
+	daemon_cost(&rss2, &fds2);
+	printf("after the VFs went:                      %ld kB RSS, %ld fds\n", rss2, fds2);
+	return 0;
+}
