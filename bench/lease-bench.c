@@ -6,17 +6,19 @@
  *
  * Runs as root in the VM tier's guest with ccdevd on the system bus and the
  * device managed with on_release "keep-vfio" (so neither path rebinds
- * drivers).  Per round, alternating so drift hits both alike:
+ * drivers), and nobody subscribed (each subscriber of root's would get every
+ * lease's signals).  Per round, alternating so drift hits all alike:
  *   direct  the same ioctls in this process: open /dev/iommu, RLIMIT_MODE,
  *           IOAS_ALLOC, open the cdev, BIND_IOMMUFD, ATTACH_IOMMUFD_PT;
  *   brokered Manager.CreateLease + Lease.AttachDevice, until both fds are in
- *           hand (Release is not timed), on the system bus;
- *   socket  the same calls on ccdevd's direct socket (--socket), where no
- *           bus daemon relays and no credentials are asked per call;
+ *           hand (Release is not timed), on the system bus; then the same
+ *           in one call, Manager.CreateLeaseWithDevices;
+ *   socket  both again on ccdevd's direct socket (--socket), where no bus
+ *           daemon relays and no credentials are asked per call;
  *   crash   a child takes a lease and is SIGKILLed; the time from the kill
- *           to the daemon's LeaseReleased signal (which root's subscription
- *           receives), minus the device's own reset time (measured right
- *           before with VFIO_DEVICE_RESET).
+ *           until the device is vfio-idle again (polled), set beside the
+ *           device's own reset time (measured right before with
+ *           VFIO_DEVICE_RESET).
  * Prints medians and the brokered/direct ratio.
  */
 #include <dirent.h>
@@ -129,6 +131,35 @@ static double brokered_round(sd_bus *bus, char *lease, size_t size)
 	return t1 - t0;
 }
 
+/* CreateLeaseWithDevices([bdf]): the same in one call. */
+static double one_call_round(sd_bus *bus, char *lease, size_t size)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *path, *address;
+	uint32_t ioas, dev_id, pt_id;
+	int iommufd, devfd, r;
+	double t0 = now_us(), t1;
+
+	r = sd_bus_message_new_method_call(bus, &call, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+					   "CreateLeaseWithDevices");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "asa{sv}", 1, bdf, 0);
+	if (r < 0)
+		die("CreateLeaseWithDevices call", r);
+	r = sd_bus_call(bus, call, 0, &e, &reply);
+	if (r < 0)
+		die(e.message ? e.message : "CreateLeaseWithDevices", r);
+	r = sd_bus_message_read(reply, "ohu", &path, &iommufd, &ioas);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "a(shuu)", 1, &address, &devfd, &dev_id, &pt_id);
+	t1 = now_us();
+	if (r < 0)
+		die("CreateLeaseWithDevices reply", r);
+	snprintf(lease, size, "%s", path);
+	return t1 - t0;
+}
+
 static void release(sd_bus *bus, const char *lease)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -136,12 +167,6 @@ static void release(sd_bus *bus, const char *lease)
 
 	if (r < 0)
 		die(e.message ? e.message : "Release", r);
-}
-
-static int on_released(sd_bus_message *m, void *userdata, sd_bus_error *e)
-{
-	*(int *)userdata = 1;
-	return 0;
 }
 
 /* Is the device back in vfio-idle (its teardown done)? */
@@ -160,21 +185,17 @@ static bool device_idle(sd_bus *bus)
 	return strcmp(state, "vfio-idle") == 0;
 }
 
-/* A child leases the device and is killed; time until the LeaseReleased
- * and the device back in vfio-idle (the lease goes at once, its device's
- * teardown goes on from the event loop). */
+/* A child leases the device and is killed; time until the device is back
+ * in vfio-idle (the lease goes at once, its device's teardown goes on from
+ * the event loop).  Polled: a subscription of root's would make the daemon
+ * send it every lease's signals, acquire's too. */
 static double crash_round(sd_bus *bus)
 {
-	int pipefd[2], released = 0, r;
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+	int pipefd[2];
 	double t0;
 	char c;
 	pid_t pid;
 
-	r = sd_bus_match_signal(bus, &slot, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
-				"LeaseReleased", on_released, &released);
-	if (r < 0)
-		die("match LeaseReleased", r);
 	if (pipe(pipefd) < 0)
 		die("pipe", errno);
 	pid = fork();
@@ -195,13 +216,6 @@ static double crash_round(sd_bus *bus)
 	t0 = now_us();
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	while (!released) {
-		r = sd_bus_process(bus, NULL);
-		if (r < 0)
-			die("bus", r);
-		if (r == 0)
-			sd_bus_wait(bus, 1000000);
-	}
 	while (!device_idle(bus))
 		usleep(200);
 	return now_us() - t0;
@@ -235,11 +249,6 @@ int main(int argc, char *argv[])
 	}
 	if (sd_bus_open_system(&bus) < 0)
 		die("cannot connect to the system bus", EIO);
-	/* A lease's signals go to its owner only; root's subscription gets
-	 * them all, the crash round's LeaseReleased of its child's lease too. */
-	if (sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "Subscribe", NULL,
-			       NULL, NULL) < 0)
-		die("Subscribe", EIO);
 	if (socket_path) {
 		_cleanup_free_ char *address = NULL;
 		if (asprintf(&address, "unix:path=%s", socket_path) < 0 || sd_bus_new(&sock) < 0 ||
@@ -253,7 +262,9 @@ int main(int argc, char *argv[])
 	double *crash = calloc((size_t)rounds, sizeof(double));
 	double *reset = calloc((size_t)rounds, sizeof(double));
 	double *socketed = calloc((size_t)rounds, sizeof(double));
-	if (!direct || !brokered || !crash || !reset || !socketed)
+	double *one_bus = calloc((size_t)rounds, sizeof(double));
+	double *one_socket = calloc((size_t)rounds, sizeof(double));
+	if (!direct || !brokered || !crash || !reset || !socketed || !one_bus || !one_socket)
 		die("calloc", ENOMEM);
 
 	{ /* warm-up: puts the device on vfio-pci and faults everything in */
@@ -271,8 +282,12 @@ int main(int argc, char *argv[])
 		direct[i] = direct_round(&reset[i]);
 		brokered[i] = brokered_round(bus, lease, sizeof lease);
 		release(bus, lease);
+		one_bus[i] = one_call_round(bus, lease, sizeof lease);
+		release(bus, lease);
 		if (sock) {
 			socketed[i] = brokered_round(sock, lease, sizeof lease);
+			release(sock, lease);
+			one_socket[i] = one_call_round(sock, lease, sizeof lease);
 			release(sock, lease);
 		}
 		crash[i] = crash_round(bus);
@@ -283,10 +298,13 @@ int main(int argc, char *argv[])
 	printf("acquire, direct ioctls:         %8.0f us (median)\n", d);
 	printf("acquire, via ccdevd:            %8.0f us (median)\n", b);
 	printf("acquire ratio ccdevd/direct:    %8.1f\n", b / d);
+	double ob = median(one_bus, rounds);
+	printf("acquire in one call, bus:       %8.0f us (median), ratio to direct %.2f\n", ob, ob / d);
 	if (sock) {
-		double so = median(socketed, rounds);
+		double so = median(socketed, rounds), os = median(one_socket, rounds);
 		printf("acquire, via the direct socket: %8.0f us (median)\n", so);
 		printf("acquire ratio socket/direct:    %8.1f\n", so / d);
+		printf("acquire in one call, socket:    %8.0f us (median), ratio to direct %.2f\n", os, os / d);
 	}
 	printf("crash to released:              %8.0f us (median)\n", cr);
 	printf("device reset (VFIO_DEVICE_RESET): %6.0f us (median)\n", rs);
@@ -296,5 +314,7 @@ int main(int argc, char *argv[])
 	free(crash);
 	free(reset);
 	free(socketed);
+	free(one_bus);
+	free(one_socket);
 	return 0;
 }

@@ -66,19 +66,28 @@ static int on_bus_message(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 	return 0;
 }
 
-int lease_create(sd_bus *bus, lease_ended_fn on_ended, void *userdata, struct lease **ret)
+int lease_create(sd_bus *bus, char **addresses, bool bind, lease_ended_fn on_ended, void *userdata,
+		 struct lease **ret)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
 	_cleanup_(lease_freep) struct lease *l = NULL;
+	size_t n = 0;
 	const char *path;
 	int fd, r;
 
+	STRV_FOREACH(a, addresses) {
+		assert(strlen(*a) < BDF_STRING_MAX);
+		n++;
+	}
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return ctl_error_errno(ENOMEM, "Out of memory.");
 	*l = (struct lease){ .bus = sd_bus_ref(bus), .iommufd = -1, .on_ended = on_ended,
 			     .userdata = userdata };
+	l->devices = calloc(n ? n : 1, sizeof(*l->devices));
+	if (!l->devices)
+		return ctl_error_errno(ENOMEM, "Out of memory.");
 
 	/* Subscribe before the lease exists: it may end at any moment after. */
 	r = sd_bus_match_signal(bus, &l->released_slot, bus_signal_sender(bus), CCDEVD_OBJECT_ROOT,
@@ -89,8 +98,15 @@ int lease_create(sd_bus *bus, lease_ended_fn on_ended, void *userdata, struct le
 	if (r < 0)
 		return ctl_error_errno(r, "Failed to watch the bus connection: %m");
 
-	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
-			       "CreateLease", &error, &reply, "a{sv}", 0);
+	r = sd_bus_message_new_method_call(bus, &call, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+					   "CreateLeaseWithDevices");
+	if (r >= 0)
+		r = sd_bus_message_append_strv(call, addresses);
+	if (r >= 0)
+		r = bind ? sd_bus_message_append(call, "a{sv}", 0) : sd_bus_message_append(call, "a{sv}", 1, "bind", "b", 0);
+	if (r < 0)
+		return bus_log_errno(r, "create a lease");
+	r = sd_bus_call(bus, call, 0, &error, &reply);
 	if (r < 0)
 		return bus_log_error(&error, r, "create a lease");
 	r = sd_bus_message_read(reply, "ohu", &path, &fd, &l->ioas_id);
@@ -103,42 +119,28 @@ int lease_create(sd_bus *bus, lease_ended_fn on_ended, void *userdata, struct le
 	if (l->iommufd < 0)
 		return l->iommufd;
 
-	*ret = TAKE_PTR(l);
-	return 0;
-}
+	r = sd_bus_message_enter_container(reply, 'a', "(shuu)");
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct leased_device *d = &l->devices[i];
+		const char *address;
 
-int lease_attach(struct lease *l, const char *address, bool bind)
-{
-	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	struct leased_device *devices, *d;
-	uint32_t dev_id, pt_id;
-	int fd, r;
-
-	assert(strlen(address) < BDF_STRING_MAX);
-	if (bind)
-		r = sd_bus_call_method(l->bus, CCDEVD_BUS_NAME, l->path, CCDEVD_LEASE_IFACE,
-				       "AttachDevice", &error, &reply, "sa{sv}", address, 0);
-	else
-		r = sd_bus_call_method(l->bus, CCDEVD_BUS_NAME, l->path, CCDEVD_LEASE_IFACE,
-				       "AttachDevice", &error, &reply, "sa{sv}", address, 1,
-				       "bind", "b", 0);
-	if (r < 0)
-		return lease_log_error(&error, r, l->path, "attach the device");
-	r = sd_bus_message_read(reply, "huu", &fd, &dev_id, &pt_id);
+		r = sd_bus_message_read(reply, "(shuu)", &address, &fd, &d->dev_id, &d->pt_id);
+		if (r == 0 || (r > 0 && strcmp(address, addresses[i]) != 0))
+			r = -EBADMSG;
+		if (r < 0)
+			break;
+		d->fd = fd_copy(fd);
+		if (d->fd < 0)
+			return d->fd;
+		strcpy(d->address, address);
+		l->n_devices++;
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(reply);
 	if (r < 0)
 		return bus_log_parse_error(r);
 
-	devices = reallocarray(l->devices, l->n_devices + 1, sizeof(*devices));
-	if (!devices)
-		return ctl_error_errno(ENOMEM, "Out of memory.");
-	l->devices = devices;
-	d = &l->devices[l->n_devices];
-	*d = (struct leased_device){ .fd = fd_copy(fd), .dev_id = dev_id, .pt_id = pt_id };
-	if (d->fd < 0)
-		return d->fd;
-	strcpy(d->address, address);
-	l->n_devices++;
+	*ret = TAKE_PTR(l);
 	return 0;
 }
 

@@ -49,12 +49,11 @@ struct lease {
 	void *userdata;
 };
 
-/* Subscribe to LeaseReleased, then CreateLease({}).  on_ended may be NULL. */
-int lease_create(sd_bus *bus, lease_ended_fn on_ended, void *userdata, struct lease **ret);
-
-/* AttachDevice(address, {} or {"bind": false}); the device is appended to
- * l->devices.  address must be canonical. */
-int lease_attach(struct lease *l, const char *address, bool bind);
+/* Subscribe to LeaseReleased, then CreateLeaseWithDevices(addresses, {} or
+ * {"bind": false}): one call, the devices in l->devices in that order.  The
+ * addresses must be canonical.  on_ended may be NULL. */
+int lease_create(sd_bus *bus, char **addresses, bool bind, lease_ended_fn on_ended, void *userdata,
+		 struct lease **ret);
 
 /* Close this process's copies of the fds (after handing them on); the
  * lease stays. */

@@ -225,25 +225,6 @@ static int signals_watch(sd_event *event, struct command *c, sigset_t *ret_saved
 	return 0;
 }
 
-/* Lease each device; the lease is released by lease_free() on failure. */
-static int lease_devices(sd_bus *bus, char **addresses, bool bind, struct command *c,
-			 struct lease **ret)
-{
-	_cleanup_(lease_freep) struct lease *l = NULL;
-	int r;
-
-	r = lease_create(bus, on_lease_ended, c, &l);
-	if (r < 0)
-		return r;
-	STRV_FOREACH(a, addresses) {
-		r = lease_attach(l, *a, bind);
-		if (r < 0)
-			return r;
-	}
-	*ret = TAKE_PTR(l);
-	return 0;
-}
-
 int verb_exec(int argc, char *argv[], const struct ctl_options *o)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
@@ -283,7 +264,7 @@ int verb_exec(int argc, char *argv[], const struct ctl_options *o)
 	r = bus_connect_with_event(&event, &bus);
 	if (r < 0)
 		return r;
-	r = lease_devices(bus, addresses, !o->raw, &c, &l);
+	r = lease_create(bus, addresses, !o->raw, on_lease_ended, &c, &l);
 	if (r < 0)
 		return r;
 

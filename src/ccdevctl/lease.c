@@ -79,9 +79,7 @@ int verb_acquire(int argc, char *argv[], const struct ctl_options *o)
 	if (r < 0)
 		return r;
 
-	r = lease_create(bus, acquire_lease_ended, &h, &l);
-	for (char **a = addresses; r >= 0 && *a; a++)
-		r = lease_attach(l, *a, !o->raw);
+	r = lease_create(bus, addresses, !o->raw, acquire_lease_ended, &h, &l);
 	if (r < 0)
 		return r;
 

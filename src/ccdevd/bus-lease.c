@@ -61,6 +61,11 @@ static bool may_lease_something(const struct config *c, const struct caller *who
 /* Reject unknown option keys so typos do not silently change behaviour. */
 int bus_read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error)
 {
+	return bus_read_bind_options(msg, "AttachDevice", raw, error);
+}
+
+int bus_read_bind_options(sd_bus_message *msg, const char *method, bool *raw, sd_bus_error *error)
+{
 	int r;
 
 	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
@@ -78,9 +83,9 @@ int bus_read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error)
 			*raw = !b;
 		} else {
 			return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
-						 "Unknown option '%s'; AttachDevice knows 'bind' (b). For KVM association "
+						 "Unknown option '%s'; %s knows 'bind' (b). For KVM association "
 						 "attach with bind=false, add the file to the VM's KVM-VFIO device, then "
-						 "call BindDevice.", key);
+						 "call BindDevice.", key, method);
 		}
 		r = sd_bus_message_exit_container(msg);
 	}
@@ -614,12 +619,36 @@ int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error)
 	return sd_bus_message_exit_container(msg);
 }
 
+/* The lease for the caller's process, added to the manager. */
+static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct bus_caller *c,
+			    struct lease **ret, sd_bus_error *error)
+{
+	_cleanup_free_ char *why = NULL;
+	int r;
+
+	if (c->pid <= 0)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Cannot identify the calling process.");
+	r = lease_new(m, &(struct lease_owner){ .uid = c->who.uid, .pid = c->pid,
+						.unique_name = sd_bus_message_get_sender(msg),
+						.message = msg, .conn = c->conn }, ret, &why);
+	if (r < 0)
+		return lease_error(error, r, "Cannot create a lease", why);
+	manager_add_lease(m, *ret);
+	return 0;
+}
+
+static int deny_leasing(struct manager *m, const struct bus_caller *c, sd_bus_error *error)
+{
+	return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
+				 "Access denied: uid %u may lease no device; ask the administrator to add "
+				 "the user to a device's 'users' in %s.", (unsigned)c->who.uid, m->config->path);
+}
+
 /* Manager.CreateLease */
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
 	_cleanup_(bus_caller_done) struct bus_caller c = {};
-	_cleanup_free_ char *why = NULL;
 	struct lease *l;
 	int r;
 
@@ -627,22 +656,110 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	if (r < 0)
 		return r;
 	if (!may_lease_something(m->config, &c.who))
-		return sd_bus_error_setf(error, CCDEVD_ERROR_ACCESS_DENIED,
-					 "Access denied: uid %u may lease no device; ask the administrator to add "
-					 "the user to a device's 'users' in %s.", (unsigned)c.who.uid, m->config->path);
+		return deny_leasing(m, &c, error);
 	r = bus_read_create_lease_options(msg, error);
 	if (r < 0)
 		return r;
-	if (c.pid <= 0)
-		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Cannot identify the calling process.");
-
-	r = lease_new(m, &(struct lease_owner){ .uid = c.who.uid, .pid = c.pid,
-						.unique_name = sd_bus_message_get_sender(msg),
-						.message = msg, .conn = c.conn }, &l, &why);
+	r = create_lease_for(m, msg, &c, &l, error);
 	if (r < 0)
-		return lease_error(error, r, "Cannot create a lease", why);
-	manager_add_lease(m, l);
+		return r;
 	return sd_bus_reply_method_return(msg, "ohu", l->object_path, l->iommufd, l->ioas_id);
+}
+
+/*
+ * Manager.CreateLeaseWithDevices: CreateLease and AttachDevice of each
+ * address, in that order, in one call (one round trip, one signal for the
+ * new lease).  Every address is parsed and authorized before anything is
+ * made; if an attach fails, the lease ends, as by Release, and the error
+ * is that attach's.
+ */
+#define LEASE_WITH_DEVICES_MAX 32
+int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_strv_free_ char **addresses = NULL;
+	struct bdf bdfs[LEASE_WITH_DEVICES_MAX];
+	size_t n;
+	bool raw = false;
+	struct lease *l;
+	int r;
+
+	r = bus_get_caller(msg, &c, error);
+	if (r < 0)
+		return r;
+	if (!may_lease_something(m->config, &c.who))
+		return deny_leasing(m, &c, error);
+	r = sd_bus_message_read_strv(msg, &addresses);
+	if (r < 0)
+		return r;
+	r = bus_read_bind_options(msg, "CreateLeaseWithDevices", &raw, error);
+	if (r < 0)
+		return r;
+	n = strv_length(addresses);
+	if (n > LEASE_WITH_DEVICES_MAX)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+					 "CreateLeaseWithDevices takes at most %d addresses, got %zu; attach the "
+					 "rest with AttachDevice.", LEASE_WITH_DEVICES_MAX, n);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *what = NULL;
+		struct device *d;
+
+		r = bus_resolve_device(m, addresses[i], &d, error);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < i; k++)
+			if (bdf_equal(&bdfs[k], &d->address))
+				return sd_bus_error_setf(error, CCDEVD_ERROR_INVALID_ARGUMENT,
+							 "%s is listed twice.", d->name);
+		if (asprintf(&what, "lease device %s", d->name) < 0)
+			return -ENOMEM;
+		r = bus_check_access(msg, &d->rule->users, what, error);
+		if (r < 0)
+			return r;
+		bdfs[i] = d->address;
+	}
+
+	r = create_lease_for(m, msg, &c, &l, error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "ohu", l->object_path, l->iommufd, l->ioas_id);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(shuu)");
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_free_ char *why = NULL, *what = NULL;
+		struct lease_device *ld;
+		/* Looked up again: an attach may refresh the inventory. */
+		struct device *d = inventory_find(m->inventory, &bdfs[i]);
+
+		if (!d) {
+			lease_end(l, "a device to attach left the bus");
+			return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE, "%s left the bus before it was "
+						 "attached; the lease was released.", addresses[i]);
+		}
+		if (asprintf(&what, "lease device %s", d->name) < 0)
+			r = -ENOMEM;
+		else
+			r = lease_attach(l, d, raw, &ld, &why);
+		if (r < 0) {
+			lease_end(l, "an attach failed");
+			if (r == -ENOMEM)
+				return r;
+			return lease_error(error, r, what, why);
+		}
+		/* sd-bus sends a duplicate; ld->fd stays ours. */
+		r = sd_bus_message_append(reply, "(shuu)", d->name, ld->fd, ld->dev_id, ld->pt_id);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0) {
+		lease_end(l, "the reply could not be made");
+		return r;
+	}
+	return sd_bus_send(NULL, reply, NULL);
 }
 
 /* Manager.ListLeases: all for root, the caller's own otherwise. */

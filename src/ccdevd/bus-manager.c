@@ -181,6 +181,10 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_NAMES("CreateLease", "a{sv}", SD_BUS_PARAM(options), "ohu",
 				 SD_BUS_PARAM(lease) SD_BUS_PARAM(iommufd) SD_BUS_PARAM(ioas_id),
 				 bus_method_create_lease, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_NAMES("CreateLeaseWithDevices", "asa{sv}", SD_BUS_PARAM(addresses) SD_BUS_PARAM(options),
+				 "ohua(shuu)", SD_BUS_PARAM(lease) SD_BUS_PARAM(iommufd) SD_BUS_PARAM(ioas_id)
+				 SD_BUS_PARAM(devices),
+				 bus_method_create_lease_with_devices, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_NAMES("ListLeases", NULL, , "a(ouusu)", SD_BUS_PARAM(leases),
 				 bus_method_list_leases, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Subscribe", NULL, NULL, method_subscribe, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -20,10 +20,13 @@ int bus_lease_register(struct manager *m, sd_bus *bus);
 
 struct lease;
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 /* The options of Lease.AttachDevice and Manager.CreateLease (a{sv}): unknown
  * keys and wrong types are InvalidArgument.  Separate for test/fuzz/. */
 int bus_read_attach_options(sd_bus_message *msg, bool *raw, sd_bus_error *error);
+/* The same options for another method, named in the error. */
+int bus_read_bind_options(sd_bus_message *msg, const char *method, bool *raw, sd_bus_error *error);
 int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error);
 /* ExportDmaBuf / MapDmaBuf arguments: the ranges a(tt) (at most
  * DMABUF_RANGES_MAX) and the options a{sv} (ret_fixed NULL: none allowed). */

@@ -206,7 +206,7 @@ gfails_with() {
 	fi
 	local path=$1 method=$2
 	shift 2
-	out=$("${prefix[@]}" gdbus call --system --dest org.ccdevd1 --object-path "$path" --method "$method" "$@" 2>&1) || rc=$?
+	out=$("${prefix[@]}" "${client_env[@]}" gdbus call --system --dest org.ccdevd1 --object-path "$path" --method "$method" "$@" 2>&1) || rc=$?
 	error_is "gdbus call $path $method $*" "$want" "$re" "$rc" "$out" 'Error: GDBus\.Error:'
 }
 

@@ -34,6 +34,9 @@
  *   --expect-error   the AttachDevice of the last --device (of the
  *                    --second-lease device when given) must fail with one of
  *                    these D-Bus error names; the lease is then released.
+ *   --one-call       Manager.CreateLeaseWithDevices() with every --device
+ *                    (bind false with --raw) instead of CreateLease() and
+ *                    one AttachDevice() each; the same checks follow.
  *   --bind-later     AttachDevice({bind: false}), check the file is unbound
  *                    (VFIO_DEVICE_GET_INFO refused), then Lease.BindDevice()
  *                    for each device (step "bound") and go on as a managed
@@ -100,7 +103,7 @@ static struct {
 	struct dev devs[MAX_DEVICES];
 	size_t n_devs;
 	bool raw, hold, drop_bus, keep_fds, orphan_bus;
-	bool bind_later, unbound, kvm_option, keep_after_release, pass_to_child, no_reset;
+	bool bind_later, unbound, kvm_option, keep_after_release, pass_to_child, no_reset, one_call;
 	const char *crash_at;
 	const char *expect_error;
 	const char *pause_at;
@@ -232,6 +235,8 @@ static int device_checks(struct dev *d)
 	return 0;
 }
 
+static int check_attached(struct dev *d, int iommufd_, uint32_t ioas, bool bind);
+
 /* AttachDevice(d) to the lease PATH (iommufd IOMMUFD, IOAS IOAS); BIND false
  * hands the file over unbound. */
 static int attach_to(struct dev *d, const char *path, int iommufd_, uint32_t ioas, bool bind,
@@ -240,7 +245,7 @@ static int attach_to(struct dev *d, const char *path, int iommufd_, uint32_t ioa
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_close_ int kvm_fd = -1;
-	char target[PATH_MAX], want[PATH_MAX], what[160];
+	char what[160];
 	int fd, r;
 
 	if (arg.kvm_option) {
@@ -277,6 +282,15 @@ static int attach_to(struct dev *d, const char *path, int iommufd_, uint32_t ioa
 	d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (d->fd < 0)
 		return fail(errno, "dup of the device fd");
+	return check_attached(d, iommufd_, ioas, bind);
+}
+
+/* What the daemon handed over for d is its VFIO cdev, bound and attached to
+ * IOAS (or, !bind, unbound: then this process binds it, unless told not). */
+static int check_attached(struct dev *d, int iommufd_, uint32_t ioas, bool bind)
+{
+	char target[PATH_MAX], want[PATH_MAX];
+
 	printf("# %s: device fd %d, dev_id %u, pt_id %u\n", d->bdf, d->fd, d->dev_id, d->pt_id);
 
 	/* The fd is the device's VFIO cdev. */
@@ -345,6 +359,58 @@ static int create_lease(char **ret_path, int *ret_iommufd, uint32_t *ret_ioas)
 	return 0;
 }
 
+/* --one-call: CreateLeaseWithDevices(every --device, {bind: false} with
+ * --raw); each device's file, dev_id and pt_id into arg.devs, in order. */
+static int create_lease_with_devices(void)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
+	const char *path;
+	int fd, r;
+
+	r = sd_bus_message_new_method_call(bus, &call, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+					   "CreateLeaseWithDevices");
+	if (r >= 0)
+		r = sd_bus_message_open_container(call, 'a', "s");
+	for (size_t i = 0; r >= 0 && i < arg.n_devs; i++)
+		r = sd_bus_message_append(call, "s", arg.devs[i].bdf);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	if (r >= 0)
+		r = arg.raw ? sd_bus_message_append(call, "a{sv}", 1, "bind", "b", 0)
+			    : sd_bus_message_append(call, "a{sv}", 0);
+	if (r < 0)
+		return fail(-r, "building CreateLeaseWithDevices()");
+	r = sd_bus_call(bus, call, 0, &e, &reply);
+	if (r < 0)
+		return fail_bus(&e, r, "CreateLeaseWithDevices()");
+	r = sd_bus_message_read(reply, "ohu", &path, &fd, &ioas_id);
+	if (r < 0)
+		return fail(-r, "CreateLeaseWithDevices() reply");
+	lease_path = strdup(path);
+	iommufd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (!lease_path || iommufd < 0)
+		return fail(errno, "keeping the reply");
+	r = sd_bus_message_enter_container(reply, 'a', "(shuu)");
+	for (size_t i = 0; r >= 0 && i < arg.n_devs; i++) {
+		struct dev *d = &arg.devs[i];
+		const char *address;
+
+		r = sd_bus_message_read(reply, "(shuu)", &address, &fd, &d->dev_id, &d->pt_id);
+		if (r == 0)
+			return fail(0, "CreateLeaseWithDevices() returned %zu devices, want %zu", i, arg.n_devs);
+		if (r > 0 && strcmp(address, d->bdf) != 0)
+			return fail(0, "device %zu of the reply is %s, want %s", i, address, d->bdf);
+		if (r > 0 && (d->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+			return fail(errno, "dup of the device fd");
+	}
+	if (r >= 0)
+		r = sd_bus_message_exit_container(reply);
+	if (r < 0)
+		return fail(-r, "CreateLeaseWithDevices() reply's devices");
+	return 0;
+}
+
 static int release_lease(const char *path)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -364,7 +430,7 @@ static int step_created(void)
 {
 	char target[PATH_MAX];
 
-	if (create_lease(&lease_path, &iommufd, &ioas_id) < 0)
+	if ((arg.one_call ? create_lease_with_devices() : create_lease(&lease_path, &iommufd, &ioas_id)) < 0)
 		return -1;
 	printf("# lease %s\n# iommufd %d, ioas_id %u\n", lease_path, iommufd, ioas_id);
 	fflush(stdout);
@@ -386,7 +452,11 @@ static int step_created(void)
 
 static int step_attached(void)
 {
-	for (size_t i = 0; i < arg.n_devs; i++)
+	/* --one-call: attached already; what came is checked here. */
+	for (size_t i = 0; arg.one_call && i < arg.n_devs; i++)
+		if (check_attached(&arg.devs[i], iommufd, ioas_id, !arg.raw) < 0)
+			return -1;
+	for (size_t i = 0; !arg.one_call && i < arg.n_devs; i++)
 		if (attach_one(&arg.devs[i], i == arg.n_devs - 1) < 0)
 			return -1;
 	print_memlock("after attach");
@@ -701,6 +771,7 @@ static void usage(FILE *f)
 		   "                    [--drop-bus [--keep-fds]] [--orphan-bus] [--expect-error NAME[,NAME...]]\n"
 		   "                    [--bind-later] [--unbound] [--kvm-option] [--second-lease BDF]\n"
 		   "                    [--pause-at STEP[,STEP...]] [--keep-after-release [--pass-to-child]] [--no-reset]\n"
+		   "                    [--one-call]\n"
 		   "STEP:");
 	for (size_t i = 0; i < ELEMENTSOF(steps); i++)
 		fprintf(f, " %s", steps[i].name);
@@ -711,7 +782,7 @@ static int parse_args(int argc, char **argv)
 {
 	enum { OPT_RAW = 0x100, OPT_HOLD, OPT_DROP_BUS, OPT_KEEP_FDS, OPT_ORPHAN_BUS, OPT_EXPECT_ERROR,
 	       OPT_BIND_LATER, OPT_UNBOUND, OPT_KVM_OPTION, OPT_SECOND_LEASE, OPT_PAUSE_AT,
-	       OPT_KEEP_AFTER_RELEASE, OPT_PASS_TO_CHILD, OPT_NO_RESET };
+	       OPT_KEEP_AFTER_RELEASE, OPT_PASS_TO_CHILD, OPT_NO_RESET, OPT_ONE_CALL };
 	static const struct option options[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "raw", no_argument, NULL, OPT_RAW },
@@ -729,6 +800,7 @@ static int parse_args(int argc, char **argv)
 		{ "keep-after-release", no_argument, NULL, OPT_KEEP_AFTER_RELEASE },
 		{ "pass-to-child", no_argument, NULL, OPT_PASS_TO_CHILD },
 		{ "no-reset", no_argument, NULL, OPT_NO_RESET },
+		{ "one-call", no_argument, NULL, OPT_ONE_CALL },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -760,6 +832,7 @@ static int parse_args(int argc, char **argv)
 		case OPT_KEEP_AFTER_RELEASE: arg.keep_after_release = true; break;
 		case OPT_PASS_TO_CHILD: arg.pass_to_child = true; break;
 		case OPT_NO_RESET: arg.no_reset = true; break;
+		case OPT_ONE_CALL: arg.one_call = true; break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -792,6 +865,11 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 		p += len + (p[len] == ',');
+	}
+	if (arg.one_call && (arg.expect_error || arg.second.bdf || arg.kvm_option || arg.bind_later || arg.unbound)) {
+		fprintf(stderr, "lease-client: --one-call excludes --expect-error, --second-lease, --kvm-option, "
+				"--bind-later and --unbound\n");
+		return -1;
 	}
 	if ((arg.unbound && !arg.raw) || (arg.bind_later && arg.raw) || (arg.pass_to_child && !arg.keep_after_release)) {
 		fprintf(stderr, "lease-client: --unbound needs --raw, --bind-later excludes it, --pass-to-child needs --keep-after-release\n");
