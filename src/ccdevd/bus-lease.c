@@ -24,6 +24,7 @@
 #include "manager.h"
 #include "user-limits.h"
 #include "reset.h"
+#include "state.h"
 #include "strv.h"
 
 /* Map a lease-module errno to the named error a client can act on. */
@@ -721,6 +722,10 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 		bdfs[i] = d->address;
 	}
 
+	/* One state write for the lease and all its devices, before the reply;
+	 * on an error, when this returns. */
+	_cleanup_(state_flushp) struct manager *deferred = m;
+	state_defer(m);
 	r = create_lease_for(m, msg, &c, &l, error);
 	if (r < 0)
 		return r;
@@ -759,6 +764,7 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 		lease_end(l, "the reply could not be made");
 		return r;
 	}
+	state_flush(TAKE_PTR(deferred));
 	return sd_bus_send(NULL, reply, NULL);
 }
 

@@ -41,6 +41,8 @@ struct manager {
 	char *state_path;           /* the restart state (state.h); NULL: none kept */
 	struct fdstore fdstore;     /* what the service manager holds for us */
 	bool adopting;              /* adopt.c at work: the state is written once it is done */
+	unsigned state_deferred;    /* state_defer() depth: saves wait for state_flush() */
+	bool state_dirty;           /* a save waits */
 	unsigned n_adopted;         /* leases re-adopted at start */
 	struct adoption *adoption;  /* owned; what adopt_finish() still ends */
 	struct subscriber *subscribers; /* owned; bus-signals.c */

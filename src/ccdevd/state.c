@@ -199,6 +199,10 @@ void state_save(struct manager *m)
 
 	if (!m->state_path || m->adopting)
 		return;
+	if (m->state_deferred) {
+		m->state_dirty = true;
+		return;
+	}
 	/* The store first: a file may only be named once it is stored, and
 	 * one that left the store must not be named any more. */
 	fdstore_sync(m);
@@ -210,6 +214,19 @@ void state_save(struct manager *m)
 	if (r < 0)
 		log_error_errno(r, "Cannot write %s (%m): a restart now would not know the newest lease changes.",
 				m->state_path);
+}
+
+void state_defer(struct manager *m)
+{
+	m->state_deferred++;
+}
+
+void state_flush(struct manager *m)
+{
+	if (!m->state_deferred || --m->state_deferred || !m->state_dirty)
+		return;
+	m->state_dirty = false;
+	state_save(m);
 }
 
 int state_load(struct manager *m, struct saved_state **ret, char **ret_why)

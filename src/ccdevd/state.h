@@ -20,6 +20,18 @@ int state_init(struct manager *m);
  * daemon goes on: what it does is right, only a restart would lose it). */
 void state_save(struct manager *m);
 
+/* One method that makes several changes (CreateLeaseWithDevices: a lease
+ * and each device) writes once: between state_defer() and state_flush()
+ * saves only mark the state dirty; state_flush() writes it if so, and must
+ * come before the reply.  Nested pairs write at the outermost flush. */
+void state_defer(struct manager *m);
+void state_flush(struct manager *m);
+static inline void state_flushp(struct manager **m)
+{
+	if (*m)
+		state_flush(*m);
+}
+
 /* The state file as the last daemon left it.  -ENOENT: there is none (the
  * first start since boot); -EINVAL: it is unusable, *ret_why says why. */
 int state_load(struct manager *m, struct saved_state **ret, char **ret_why);

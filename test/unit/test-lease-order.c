@@ -30,6 +30,7 @@
 #include "ccdevd/manager.h"
 #include "ccdevd/memlock.h"
 #include "ccdevd/reset.h"
+#include "ccdevd/state.h"
 #include "ccdevd/teardown.h"
 #include "ccdevd/user-limits.h"
 #include "bus-api.h"
@@ -1025,6 +1026,45 @@ static void test_per_connection_limits(void)
 	world_done(&w);
 }
 
+/* ---- one state write per call (state.c) ---- */
+
+static bool state_written(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+static void test_state_defer(void)
+{
+	char path[PATH_MAX];
+	struct world w;
+
+	world_init(&w);
+	snprintf(path, sizeof path, "%s/state.json", root);
+	unlink(path);
+	w.m->state_path = strdup(path);
+	state_defer(w.m);
+	state_defer(w.m);
+	state_save(w.m);
+	state_save(w.m);
+	state_flush(w.m);
+	CHECK_MSG(!state_written(path), "an inner state_flush wrote");
+	state_flush(w.m);
+	CHECK_MSG(state_written(path), "the outermost state_flush did not write");
+	unlink(path);
+	state_flush(w.m);
+	state_defer(w.m);
+	state_flush(w.m);
+	CHECK_MSG(!state_written(path), "a flush with nothing saved (or unbalanced) wrote");
+	state_save(w.m);
+	CHECK_MSG(state_written(path), "a save outside state_defer did not write at once");
+	unlink(path);
+	free(w.m->state_path);
+	w.m->state_path = NULL;
+	world_done(&w);
+}
+
 int main(void)
 {
 	char name[256];
@@ -1084,6 +1124,9 @@ int main(void)
 	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
 	      "limits.devices_per_connection, nothing called; through another name it attaches; one more lease "
 	      "on the full name is refused, on another not, root not counted", test_per_connection_limits());
+
+	POINT("between state_defer and state_flush saves only mark the state dirty; the outermost flush writes "
+	      "once, a flush with nothing saved writes nothing, a save outside writes at once", test_state_defer());
 
 	remove_tree();
 	return tap_done();
