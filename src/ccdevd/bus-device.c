@@ -214,12 +214,14 @@ static int device_signal_body(sd_bus_message *msg, void *userdata)
 }
 
 /* The object manager's InterfacesAdded/Removed carry every property, and
- * sd-bus only broadcasts them: they go out only while the inventory is
- * public (bus-signals.h); subscribers have DeviceAdded/DeviceRemoved. */
+ * sd-bus only broadcasts them: on the bus they go out only while the
+ * inventory is public (bus-signals.h), and its subscribers have
+ * DeviceAdded/DeviceRemoved; direct subscribers get both. */
 void bus_device_published(struct manager *m, struct device *d)
 {
 	if (bus_inventory_is_public(m))
 		(void)sd_bus_emit_object_added(m->bus, d->object_path);
+	bus_emit_to_direct_subscribers(m, DIRECT_EMIT_ADDED, d->object_path, NULL, NULL);
 	bus_send_inventory_signal(m, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceAdded", device_signal_body, d);
 }
 
@@ -229,6 +231,7 @@ void bus_device_unpublished(struct manager *m, struct device *d)
 {
 	if (bus_inventory_is_public(m))
 		(void)sd_bus_emit_object_removed(m->bus, d->object_path);
+	bus_emit_to_direct_subscribers(m, DIRECT_EMIT_REMOVED, d->object_path, NULL, NULL);
 	bus_send_inventory_signal(m, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "DeviceRemoved", device_signal_body,
 				  d);
 }
@@ -262,4 +265,5 @@ void bus_device_emit_changed(struct manager *m, struct device *d, unsigned mask)
 		(void)sd_bus_emit_properties_changed_strv(m->bus, d->object_path, CCDEVD_DEVICE_IFACE, names);
 	else
 		bus_send_invalidated(m, d->object_path, CCDEVD_DEVICE_IFACE, (const char *const *)names);
+	bus_emit_to_direct_subscribers(m, DIRECT_EMIT_CHANGED, d->object_path, CCDEVD_DEVICE_IFACE, names);
 }

@@ -220,4 +220,6 @@ void bus_manager_emit_changed(struct manager *m, const char *property)
 						     property, NULL);
 	else
 		bus_send_invalidated(m, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, names);
+	bus_emit_to_direct_subscribers(m, DIRECT_EMIT_CHANGED, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE,
+				       (char **)names);
 }

@@ -231,6 +231,26 @@ void bus_send_invalidated(struct manager *m, const char *path, const char *iface
 {
 	struct invalidated v = { iface, names };
 
-	bus_send_inventory_signal(m, path, "org.freedesktop.DBus.Properties", "PropertiesChanged", invalidated_body,
-				  &v);
+	if (!m->bus)
+		return;
+	/* Direct subscribers get the values (bus_emit_to_direct_subscribers). */
+	for (struct subscriber *s = m->subscribers; s; s = s->next)
+		if (!s->conn)
+			send_one(m->bus, s->name, path, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+				 invalidated_body, &v);
+}
+
+void bus_emit_to_direct_subscribers(struct manager *m, enum direct_emit what, const char *path, const char *iface,
+				    char **names)
+{
+	for (struct subscriber *s = m->subscribers; s; s = s->next) {
+		if (!s->conn)
+			continue;
+		if (what == DIRECT_EMIT_CHANGED)
+			(void)sd_bus_emit_properties_changed_strv(s->conn->bus, path, iface, names);
+		else if (what == DIRECT_EMIT_ADDED)
+			(void)sd_bus_emit_object_added(s->conn->bus, path);
+		else
+			(void)sd_bus_emit_object_removed(s->conn->bus, path);
+	}
 }

@@ -8,7 +8,8 @@
  *  - inventory signals (DeviceAdded/Removed, a device's PropertiesChanged,
  *    the Manager's DeviceCount): broadcast while the configuration lets
  *    everyone read the inventory; otherwise unicast to each subscriber
- *    (Manager.Subscribe, itself gated by "readers");
+ *    (Manager.Subscribe, itself gated by "readers"); a direct-socket
+ *    subscriber gets them on its connection either way, with values;
  *  - lease signals (a lease's PropertiesChanged, its dma-buf and reset
  *    signals, LeaseReleased, the Manager's LeaseCount): unicast to the
  *    lease's owner and to root's subscriptions, never broadcast.
@@ -52,5 +53,14 @@ void bus_send_lease_signal(struct manager *m, struct lease *l, const char *path,
 			   const char *member, signal_body_fn body, void *userdata);
 
 /* An inventory PropertiesChanged that names the properties (invalidated:
- * the recipients read the new values) instead of carrying them. */
+ * the recipients read the new values) instead of carrying them, to the
+ * bus's subscribers. */
 void bus_send_invalidated(struct manager *m, const char *path, const char *iface, const char *const *names);
+
+/* A direct connection is a private line, where sd-bus's own emitters
+ * reach only that peer: its subscribers get PropertiesChanged with the
+ * values and the object manager's InterfacesAdded/Removed, whatever
+ * "readers" is. */
+enum direct_emit { DIRECT_EMIT_CHANGED, DIRECT_EMIT_ADDED, DIRECT_EMIT_REMOVED };
+void bus_emit_to_direct_subscribers(struct manager *m, enum direct_emit what, const char *path, const char *iface,
+				    char **names);

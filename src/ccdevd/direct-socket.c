@@ -94,6 +94,15 @@ static int on_conn_message(sd_bus_message *msg, void *userdata, sd_bus_error *re
 		(void)sd_bus_reply_method_return(msg, "s", name);
 		return 1;
 	}
+	/* Match rules filter what a bus daemon routes; here nothing is routed:
+	 * the connection gets what the daemon sends it (its leases' signals,
+	 * the inventory's once subscribed).  sd-bus and GDBus clients add
+	 * rules for the signals they watch and would wait for an answer. */
+	if (sd_bus_message_is_method_call(msg, "org.freedesktop.DBus", "AddMatch") ||
+	    sd_bus_message_is_method_call(msg, "org.freedesktop.DBus", "RemoveMatch")) {
+		(void)sd_bus_reply_method_return(msg, NULL);
+		return 1;
+	}
 	if (!sd_bus_message_is_signal(msg, "org.freedesktop.DBus.Local", "Disconnected") || c->close_source)
 		return 0;
 	r = sd_event_add_defer(c->socket->manager->event, &c->close_source, on_conn_closed_deferred, c);
