@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "bus-api.h"
+#include "bus.h"
+#include "lease.h"
 #include "cleanup.h"
 #include "direct-socket.h"
 #include "log.h"
@@ -243,15 +245,33 @@ static bool message_reads_inventory(sd_bus_message *m)
 		return false;
 	if (path_is_device(path))
 		return true;
-	/* Lease objects: their properties and introspection, not their methods
-	 * (those check the owner). */
-	if (strncmp(path, CCDEVD_LEASE_PREFIX "/", strlen(CCDEVD_LEASE_PREFIX) + 1) == 0)
-		return iface && (strcmp(iface, "org.freedesktop.DBus.Properties") == 0 ||
-				 strcmp(iface, "org.freedesktop.DBus.Introspectable") == 0);
 	if (strcmp(path, CCDEVD_OBJECT_ROOT) != 0)
 		return false;
 	return strcmp(member, "GetManagedObjects") == 0 || strcmp(member, "ListDevices") == 0 ||
 	       strcmp(member, "GetDevice") == 0 || strcmp(member, "Introspect") == 0;
+}
+
+/* Reading a lease object (its properties, its introspection; its methods
+ * check the owner themselves): for its owner's uid and root.  Anyone else
+ * is answered as if it did not exist, as sd-bus answers for a path it does
+ * not know, so that one tenant cannot probe another's leases. */
+static bool lease_read_refused(struct manager *mgr, sd_bus_message *m)
+{
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
+	const char *iface = sd_bus_message_get_interface(m);
+	const char *path = sd_bus_message_get_path(m);
+	struct lease *l;
+
+	if (!iface || (strcmp(iface, "org.freedesktop.DBus.Properties") != 0 &&
+		       strcmp(iface, "org.freedesktop.DBus.Introspectable") != 0))
+		return false;
+	l = bus_lease_of_path(mgr, path);
+	if (!l)
+		return false; /* sd-bus answers NoSuchLease or UnknownObject */
+	if (get_caller(m, &c) >= 0 && (c.who.uid == 0 || c.who.uid == l->owner_uid))
+		return false;
+	(void)sd_bus_reply_method_errorf(m, SD_BUS_ERROR_UNKNOWN_OBJECT, "Unknown object '%s'.", path);
+	return true;
 }
 
 static int read_gate(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -259,7 +279,11 @@ static int read_gate(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 	struct manager *mgr = userdata;
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
-	if (sd_bus_message_is_method_call(m, NULL, NULL) <= 0 || !message_reads_inventory(m))
+	if (sd_bus_message_is_method_call(m, NULL, NULL) <= 0)
+		return 0;
+	if (lease_read_refused(mgr, m))
+		return 1;
+	if (!message_reads_inventory(m))
 		return 0;
 	if (bus_check_access(m, &mgr->config->readers, "read the device inventory", &error) >= 0)
 		return 0;

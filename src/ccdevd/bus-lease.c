@@ -551,16 +551,14 @@ static const sd_bus_vtable lease_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-static int lease_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
-		      void **found, sd_bus_error *error)
+/* The id in a lease object path (…/lease/N, N canonical), or 0. */
+static unsigned lease_id_of_path(const char *path)
 {
-	struct manager *m = userdata;
 	const char *prefix = CCDEVD_LEASE_PREFIX "/";
 	unsigned long id;
 	char *end;
-	struct lease *l;
 
-	if (strncmp(path, prefix, strlen(prefix)) != 0)
+	if (!path || strncmp(path, prefix, strlen(prefix)) != 0)
 		return 0;
 	path += strlen(prefix);
 	if (!*path || *path == '0' || *path == '+' || *path == '-')
@@ -568,6 +566,25 @@ static int lease_find(sd_bus *bus, const char *path, const char *interface, void
 	errno = 0;
 	id = strtoul(path, &end, 10);
 	if (errno || *end || id > UINT32_MAX)
+		return 0;
+	return (unsigned)id;
+}
+
+struct lease *bus_lease_of_path(struct manager *m, const char *path)
+{
+	unsigned id = lease_id_of_path(path);
+
+	return id ? manager_find_lease(m, id) : NULL;
+}
+
+static int lease_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+		      void **found, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	unsigned long id = lease_id_of_path(path);
+	struct lease *l;
+
+	if (!id)
 		return 0;
 	l = manager_find_lease(m, (unsigned)id);
 	if (!l)
@@ -577,16 +594,28 @@ static int lease_find(sd_bus *bus, const char *path, const char *interface, void
 	return 1;
 }
 
+/* A lease object is the business of its owner's uid and root alone
+ * (GetManagedObjects, Introspect): others are not shown it. */
 static int lease_enumerate(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error)
 {
 	struct manager *m = userdata;
+	_cleanup_(bus_caller_done) struct bus_caller c = {};
+	sd_bus_message *msg = sd_bus_get_current_message(bus);
 	char **l = calloc(m->n_leases + 1, sizeof(char *));
 	size_t k = 0;
+	int r;
 
 	if (!l)
 		return -ENOMEM;
+	if (msg) {
+		r = bus_get_caller(msg, &c, error);
+		if (r < 0) {
+			free(l);
+			return r;
+		}
+	}
 	for (struct lease *x = m->leases; x; x = x->next)
-		if (!(l[k++] = strdup(x->object_path))) {
+		if ((!msg || c.who.uid == 0 || c.who.uid == x->owner_uid) && !(l[k++] = strdup(x->object_path))) {
 			strv_free(l);
 			return -ENOMEM;
 		}

@@ -19,6 +19,8 @@ int bus_device_register(struct manager *m, sd_bus *bus);
 int bus_lease_register(struct manager *m, sd_bus *bus);
 
 struct lease;
+/* The lease whose object path this is, or NULL. */
+struct lease *bus_lease_of_path(struct manager *m, const char *path);
 int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error);
