@@ -82,9 +82,11 @@ static int caller_copy(const struct bus_caller *from, struct bus_caller *to)
 /*
  * One method checks its caller more than once (the lease's owner, then the
  * device's users): the bus daemon is asked once per message.  A message is
- * known by its sender and cookie; unique names are never reused on a bus.
+ * known by its bus, sender and cookie; unique names are never reused on a
+ * bus.
  */
 static struct {
+	const sd_bus *bus; /* compared, never used */
 	char *sender;
 	uint64_t cookie;
 	struct bus_caller caller;
@@ -94,7 +96,8 @@ static bool is_last_caller(sd_bus_message *m, uint64_t cookie)
 {
 	const char *sender = sd_bus_message_get_sender(m);
 
-	return last_caller.sender && sender && cookie == last_caller.cookie && strcmp(sender, last_caller.sender) == 0;
+	return last_caller.sender && sender && last_caller.bus == sd_bus_message_get_bus(m) &&
+	       cookie == last_caller.cookie && strcmp(sender, last_caller.sender) == 0;
 }
 
 static void remember_caller(sd_bus_message *m, uint64_t cookie, const struct bus_caller *c)
@@ -110,6 +113,7 @@ static void remember_caller(sd_bus_message *m, uint64_t cookie, const struct bus
 		return;
 	}
 	last_caller.cookie = cookie;
+	last_caller.bus = sd_bus_message_get_bus(m);
 }
 
 void bus_access_forget_caller(void)
