@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach-job.h"
 #include "bus-access.h"
 #include "bus.h"
 #include "bus-reply.h"
@@ -95,6 +96,90 @@ int bus_read_bind_options(sd_bus_message *msg, const char *method, bool *raw, sd
 	return r;
 }
 
+/* An attach that waits for a claim (attach-job.h), answered when it is
+ * done: AttachDevice's reply, or CreateLeaseWithDevices' (one_call), whose
+ * lease ends if an attach fails. */
+struct later {
+	sd_bus_message *msg;
+	bool one_call;
+	size_t n;
+	struct bdf bdfs[];
+};
+
+static int reply_attached(sd_bus_message *msg, struct lease *l, const struct bdf *bdfs, size_t n, bool one_call)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0 && one_call)
+		r = sd_bus_message_append(reply, "ohu", l->object_path, l->iommufd, l->ioas_id);
+	if (r >= 0 && one_call)
+		r = sd_bus_message_open_container(reply, 'a', "(shuu)");
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		struct lease_device *ld = lease_find_device(l, &bdfs[i]);
+		char name[BDF_STRING_MAX];
+
+		if (!ld)
+			return sd_bus_reply_method_errorf(msg, CCDEVD_ERROR_FAILED, "%s left the lease before the "
+							  "answer.", bdf_format(&bdfs[i], name));
+		/* sd-bus sends a duplicate; ld->fd stays ours. */
+		r = one_call ? sd_bus_message_append(reply, "(shuu)", ld->name, ld->fd, ld->dev_id, ld->pt_id)
+			     : sd_bus_message_append(reply, "huu", ld->fd, ld->dev_id, ld->pt_id);
+	}
+	if (r >= 0 && one_call)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static void on_attached_later(struct lease *l, int r, const char *what, const char *why, void *userdata)
+{
+	struct later *later = userdata;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+	if (r >= 0 && !l)
+		r = -ECANCELED;
+	if (r >= 0)
+		r = reply_attached(later->msg, l, later->bdfs, later->n, later->one_call);
+	else {
+		if (l && later->one_call)
+			lease_end(l, "an attach failed");
+		(void)lease_error(&error, r, what, why);
+		r = sd_bus_reply_method_error(later->msg, &error);
+	}
+	if (r < 0)
+		log_warning_errno(r, "Cannot answer an attach: %m");
+	sd_bus_message_unref(later->msg);
+	free(later);
+}
+
+/* Hand bdfs[first..n) to an attach job (those before it are attached); the
+ * call is answered when it is done, naming all n. */
+static int attach_later(sd_bus_message *msg, struct lease *l, const struct bdf *bdfs, size_t n, size_t first,
+			bool raw, bool one_call, sd_bus_error *error)
+{
+	_cleanup_free_ char *why = NULL, *what = NULL;
+	struct later *later = calloc(1, sizeof(*later) + n * sizeof(struct bdf));
+	char name[BDF_STRING_MAX];
+	int r;
+
+	if (!later)
+		return -ENOMEM;
+	*later = (struct later){ .msg = sd_bus_message_ref(msg), .one_call = one_call, .n = n };
+	memcpy(later->bdfs, bdfs, n * sizeof(struct bdf));
+	r = attach_job_start(l, bdfs + first, n - first, raw, on_attached_later, later, &why);
+	if (r < 0) {
+		sd_bus_message_unref(later->msg);
+		free(later);
+		if (asprintf(&what, "lease device %s", bdf_format(&bdfs[first], name)) < 0)
+			return -ENOMEM;
+		return lease_error(error, r, what, why);
+	}
+	return 1;
+}
+
 static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct lease *l = userdata;
@@ -125,6 +210,9 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 		return r;
 	if (l->state != LEASE_ACTIVE)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Lease %u is being released.", l->id);
+	/* Off a host driver: the claim runs in a worker. */
+	if (attach_needs_claim(d))
+		return attach_later(msg, l, &d->address, 1, 0, raw, false, error);
 
 	r = lease_attach(l, d, raw, &ld, &why);
 	if (r < 0)
@@ -708,7 +796,6 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 {
 	struct manager *m = userdata;
 	_cleanup_(bus_caller_done) struct bus_caller c = {};
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_strv_free_ char **addresses = NULL;
 	struct bdf bdfs[LEASE_WITH_DEVICES_MAX];
 	size_t n;
@@ -758,12 +845,7 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 	r = create_lease_for(m, msg, &c, &l, error);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "ohu", l->object_path, l->iommufd, l->ioas_id);
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'a', "(shuu)");
-	for (size_t i = 0; r >= 0 && i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *why = NULL, *what = NULL;
 		struct lease_device *ld;
 		/* Looked up again: an attach may refresh the inventory. */
@@ -773,6 +855,14 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 			lease_end(l, "a device to attach left the bus");
 			return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE, "%s left the bus before it was "
 						 "attached; the lease was released.", addresses[i]);
+		}
+		/* Off a host driver: this one and the rest go on in an attach
+		 * job, and the call is answered when it is done. */
+		if (attach_needs_claim(d)) {
+			r = attach_later(msg, l, bdfs, n, i, raw, true, error);
+			if (r < 0)
+				lease_end(l, "an attach failed");
+			return r;
 		}
 		if (asprintf(&what, "lease device %s", d->name) < 0)
 			r = -ENOMEM;
@@ -784,17 +874,12 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 				return r;
 			return lease_error(error, r, what, why);
 		}
-		/* sd-bus sends a duplicate; ld->fd stays ours. */
-		r = sd_bus_message_append(reply, "(shuu)", d->name, ld->fd, ld->dev_id, ld->pt_id);
-	}
-	if (r >= 0)
-		r = sd_bus_message_close_container(reply);
-	if (r < 0) {
-		lease_end(l, "the reply could not be made");
-		return r;
 	}
 	state_flush(TAKE_PTR(deferred));
-	return sd_bus_send(NULL, reply, NULL);
+	r = reply_attached(msg, l, bdfs, n, true);
+	if (r < 0)
+		lease_end(l, "the reply could not be made");
+	return r;
 }
 
 /* Manager.ListLeases: all for root, the caller's own otherwise. */

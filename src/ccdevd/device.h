@@ -17,6 +17,7 @@
 struct device_rule;
 struct teardown;
 struct lease;
+struct attach_job;
 struct lease_device;
 struct manager;
 
@@ -74,6 +75,7 @@ struct device {
 	bool managed;               /* published on the bus */
 	struct lease *lease;        /* holding it, or NULL */
 	struct lease_device *attachment; /* lease::devices entry for it */
+	struct attach_job *claim_job; /* claiming it for a lease, in a worker (attach-job.h) */
 	bool releasing;             /* teardown running or waiting (quarantine) */
 	char *state_reason;         /* why releasing/quarantined, "" otherwise */
 	enum teardown_step teardown_step;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attach-job.h"
 #include "cleanup.h"
 #include "device.h"
 #include "inventory.h"
@@ -97,6 +98,10 @@ static int check_iommu_group(struct inventory *inv, const struct device *d, uid_
 		other = inventory_find(inv, &address);
 		if (!other)
 			continue; /* a bridge: never bound to a host driver that does DMA for us */
+		if (attach_job_foreign(other, owner_uid))
+			return why(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
+					  "is being claimed for another lease; try again once that attach has "
+					  "answered", d->iommu_group, d->name, other->name);
 		if (other->lease && other->lease->owner_uid != owner_uid)
 			/* Which user is not this caller's business. */
 			return why(ret_why, GROUP_NOT_VIABLE, "IOMMU group %d of %s is not viable: member %s "
@@ -119,6 +124,10 @@ static int check_reset_set(struct inventory *inv, const struct device *d, uid_t 
 		return 0;
 	n = reset_set_members(inv, d, set, RESET_SET_MAX);
 	for (size_t i = 1; i < n; i++) {
+		if (attach_job_foreign(set[i], owner_uid))
+			return why(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset set is "
+					  "not viable: %s is being claimed for another lease; try again once that "
+					  "attach has answered", d->name, set[i]->name);
 		if (set[i]->lease && set[i]->lease->owner_uid != owner_uid)
 			return why(ret_why, RESET_SET_NOT_VIABLE, "%s has no reset of its own, and its reset "
 					  "set is not viable: %s, which a hot reset of the set resets too, is leased by "

@@ -16,6 +16,7 @@
 
 #include "bus-api.h"
 #include "attach.h"
+#include "attach-job.h"
 #include "cleanup.h"
 #include "config.h"
 #include "device.h"
@@ -228,10 +229,9 @@ int lease_new(struct manager *m, const struct lease_owner *o, struct lease **ret
 	return 0;
 }
 
-int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why)
+int lease_attach_check(struct lease *l, struct device *d, char **ret_why)
 {
 	struct manager *m = l->manager;
-	_cleanup_free_ struct lease_device *ld = NULL;
 	uint64_t quota = d->rule ? d->rule->memlock_bytes : 0;
 	int r;
 
@@ -241,6 +241,9 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 		return why(ret_why, -EBUSY, "%s is leased by %s already", d->name, d->lease->object_path);
 	if (d->lease)
 		return why(ret_why, -EBUSY, "%s is leased by another user", d->name);
+	if (d->claim_job)
+		return why(ret_why, -EBUSY, "%s is being claimed for vfio-pci for a lease; try again once that "
+			   "attach has answered", d->name);
 	if (d->releasing)
 		return why(ret_why, -EBUSY, "%s is not free yet (%s)%s%s", d->name, device_state_to_string(d->state),
 			   d->state_reason[0] ? ": " : "", d->state_reason);
@@ -250,7 +253,18 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 	r = memlock_check(l, quota, ret_why);
 	if (r < 0)
 		return r;
-	r = limits_check_device(m, l, ret_why);
+	return limits_check_device(m, l, ret_why);
+}
+
+static int attach_device(struct lease *l, struct device *d, bool raw, bool claimed, struct lease_device **ret,
+			 char **ret_why)
+{
+	struct manager *m = l->manager;
+	_cleanup_free_ struct lease_device *ld = NULL;
+	uint64_t quota = d->rule ? d->rule->memlock_bytes : 0;
+	int r;
+
+	r = lease_attach_check(l, d, ret_why);
 	if (r < 0)
 		return r;
 
@@ -259,6 +273,12 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 		return -ENOMEM;
 	*ld = (struct lease_device){ .lease = l, .device = d, .fd = -1 };
 	memcpy(ld->name, d->name, sizeof ld->name);
+	/* Claimed by a worker (attach-job.h): the step is done, and its undo
+	 * is ours. */
+	if (claimed) {
+		ld->claimed = true;
+		ld->steps_done |= 1u << ATTACH_CLAIM;
+	}
 
 	r = attach_run(ld, ATTACH_CLAIM, raw ? ATTACH_OPEN : ATTACH_PT, ret_why);
 	if (r < 0) {
@@ -297,6 +317,16 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 		 "Attached to lease %u%s: dev_id %u, pt_id %u.", l->id, raw ? " (raw)" : "", ld->dev_id, ld->pt_id);
 	*ret = TAKE_PTR(ld);
 	return 0;
+}
+
+int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why)
+{
+	return attach_device(l, d, raw, false, ret, ret_why);
+}
+
+int lease_attach_claimed(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why)
+{
+	return attach_device(l, d, raw, true, ret, ret_why);
 }
 
 int lease_bind(struct lease_device *ld, char **ret_why)
@@ -377,6 +407,7 @@ void lease_end(struct lease *l, const char *reason)
 	if (l->state == LEASE_RELEASING)
 		return;
 	l->state = LEASE_RELEASING;
+	attach_jobs_lease_ended(l, reason);
 	manager_lease_changed(m, l, "State");
 	log_meta(LOG_INFO, 0, &(struct log_ctx){ .lease = l->object_path, .op = "release" },
 		 "Lease %u ending: %s.", l->id, reason);

@@ -96,6 +96,14 @@ int lease_new(struct manager *m, const struct lease_owner *owner, struct lease *
  */
 int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why);
 
+/* What lease_attach() checks before it touches anything: busy, group and
+ * reset set, pinned-memory quota, limits. */
+int lease_attach_check(struct lease *l, struct device *d, char **ret_why);
+
+/* lease_attach() of a device a worker claimed for it (attach-job.h): the
+ * claim is not run again, and its undo (the host driver back) is ours. */
+int lease_attach_claimed(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why);
+
 /* BindDevice: the daemon binds and attaches a file it handed out unbound.
  * LEASE_ALREADY_BOUND when someone bound it already. */
 #define LEASE_ALREADY_BOUND (-EALREADY)

@@ -21,6 +21,7 @@
 #include "memlock.h"
 #include "privilege.h"
 #include "adopt.h"
+#include "attach-job.h"
 #include "state.h"
 #include "teardown.h"
 #include "worker.h"
@@ -55,6 +56,7 @@ static void manager_free(struct manager *m)
 		for (size_t i = 0; i < n; i++)
 			teardown_abandon(m, devices[i]);
 	}
+	attach_jobs_free(m);
 	/* The inventory's devices are referenced by bus objects: drop the bus
 	 * first. */
 	bus_subscribers_free(m);
@@ -109,7 +111,7 @@ static void manager_apply_rule(struct manager *m, struct device *d, bool announc
 		bus_device_emit_changed(m, d, DEVICE_CHANGED_MANAGED);
 	if (want == d->managed)
 		return;
-	if (!want && (d->lease || d->releasing)) {
+	if (!want && (d->lease || d->releasing || d->claim_job)) {
 		/* Not yet: it stays published until its lease is over. */
 		return;
 	}
@@ -241,6 +243,7 @@ static void on_device_removed(struct device *d, void *userdata)
 
 	/* A leased device that leaves the bus: nothing left to reset or
 	 * restore; its lease forgets it and closes the daemon's fds. */
+	attach_jobs_device_removed(m, d);
 	if (d->attachment) {
 		struct lease_device *ld = d->attachment;
 		lease_device_gone(ld);

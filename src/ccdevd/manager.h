@@ -41,6 +41,7 @@ struct manager {
 	char *state_path;           /* the restart state (state.h); NULL: none kept */
 	struct fdstore fdstore;     /* what the service manager holds for us */
 	bool adopting;              /* adopt.c at work: the state is written once it is done */
+	struct attach_job *attach_jobs; /* attaches waiting for a claim (attach-job.h) */
 	unsigned state_deferred;    /* state_defer() depth: saves wait for state_flush() */
 	bool state_dirty;           /* a save waits */
 	unsigned n_adopted;         /* leases re-adopted at start */

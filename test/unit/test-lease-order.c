@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ccdevd/attach.h"
+#include "ccdevd/attach-job.h"
 #include "ccdevd/config.h"
 #include "ccdevd/device.h"
 #include "ccdevd/dmabuf.h"
@@ -1026,6 +1027,98 @@ static void test_per_connection_limits(void)
 	world_done(&w);
 }
 
+/* ---- a claim in a worker (attach-job.c) ---- */
+
+struct job_result {
+	bool answered;
+	int r;
+	bool lease_gone;
+	char why[256];
+};
+
+static void on_job_done(struct lease *l, int r, const char *what, const char *why, void *userdata)
+{
+	struct job_result *res = userdata;
+
+	*res = (struct job_result){ .answered = true, .r = r, .lease_gone = !l };
+	snprintf(res->why, sizeof res->why, "%s", why ? why : "");
+}
+
+static bool run_until_answered(struct world *w, const struct job_result *res, uint64_t timeout_usec)
+{
+	uint64_t deadline = now_usec() + timeout_usec;
+
+	while (!res->answered) {
+		uint64_t now = now_usec();
+		if (now >= deadline || sd_event_run(w->m->event, deadline - now) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* The claim (host driver off, vfio-pci on) runs in a worker: while it has
+ * not returned the device is reserved and the loop serves others; then the
+ * open, bind and attach follow and the call is answered. */
+static void test_attach_claim_in_worker(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct job_result res = {};
+	struct lease_device *ld = NULL;
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0"), *k = dev(&w, "0000:03:00.0");
+	struct lease *other = new_lease(w.m);
+	CHECK(attach_needs_claim(d));
+	fake_hold_children(true);
+	fake_log_clear();
+	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res, &why) == 0);
+	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
+		  res.answered, fake_children_running());
+	CHECK_LOG(ACTIONS, "");
+	CHECK(lease_attach(other, d, false, &ld, &why) == -EBUSY && !ld);
+	CHECK_MSG(why && strstr(why, "being claimed"), "%s", why ? why : "-");
+	/* Served meanwhile: another device is attached. */
+	CHECK(attach(&w, k, false) != NULL);
+	fake_log_clear();
+	fake_hold_children(false);
+	CHECK_MSG(run_until_answered(&w, &res, 3 * 1000 * 1000), "the attach was not answered");
+	CHECK_MSG(res.r == 0, "r %d: %s", res.r, res.why);
+	CHECK_LOG(ACTIONS, CLAIM ", vfio:open, vfio:bind, vfio:attach_pt");
+	CHECK(d->lease == w.l && d->attachment && d->attachment->claimed && !d->claim_job);
+	CHECK_MSG(d->state == DEVICE_ASSIGNED, "state %s", device_state_to_string(d->state));
+	world_done(&w);
+}
+
+/* The lease ends while its device's claim runs: the call fails at once,
+ * and once the worker returns the host driver is given back, in a worker
+ * too, before the device is free. */
+static void test_attach_claim_lease_ends(void)
+{
+	_cleanup_free_ char *why = NULL;
+	struct job_result res = {};
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	struct lease *doomed = new_lease(w.m);
+	fake_hold_children(true);
+	fake_log_clear();
+	CHECK(attach_job_start(doomed, &d->address, 1, false, on_job_done, &res, &why) == 0);
+	lease_end(doomed, "test");
+	CHECK_MSG(res.answered && res.r == -ECANCELED && res.lease_gone, "answered %d, r %d", res.answered, res.r);
+	CHECK_MSG(strstr(res.why, "the lease ended (test)"), "%s", res.why);
+	CHECK(d->claim_job);
+	fake_hold_children(false);
+	for (int i = 0; i < 100 && d->claim_job; i++)
+		(void)sd_event_run(w.m->event, 30 * 1000);
+	CHECK_MSG(!d->claim_job, "the device stays reserved");
+	CHECK_LOG(ACTIONS, "iommufd:destroy, " CLAIM ", " RESTORE);
+	CHECK(!d->lease && strcmp(fake_device_driver(path_n), "e1000e") == 0);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	world_done(&w);
+}
+
 /* ---- one state write per call (state.c) ---- */
 
 static bool state_written(const char *path)
@@ -1125,6 +1218,11 @@ int main(void)
 	      "limits.devices_per_connection, nothing called; through another name it attaches; one more lease "
 	      "on the full name is refused, on another not, root not counted", test_per_connection_limits());
 
+	POINT("an attach off a host driver claims in a worker: meanwhile the device is DeviceBusy for others and "
+	      "another device is attached; then open, bind, attach_pt follow and the call is answered",
+	      test_attach_claim_in_worker());
+	POINT("a lease that ends during its device's claim fails the call at once; when the worker returns the "
+	      "host driver is given back before the device is free", test_attach_claim_lease_ends());
 	POINT("between state_defer and state_flush saves only mark the state dirty; the outermost flush writes "
 	      "once, a flush with nothing saved writes nothing, a save outside writes at once", test_state_defer());
 
