@@ -139,7 +139,9 @@ static void on_claim_done(int r, void *userdata)
 		job_unlink_free(job);
 		return;
 	}
+	/* (The refresh may have made the device anew: reserve it again.) */
 	job->claiming = d;
+	d->claim_job = job;
 	if (!job->lease) {
 		/* The lease ended meanwhile: give the device back as it was (to
 		 * no driver, if it had none). */
