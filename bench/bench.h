@@ -45,3 +45,112 @@ static inline void drain(sd_bus *bus)
 	while (sd_bus_process(bus, NULL) > 0)
 		;
 }
+
+/* ---- what several benchmarks ask of the daemon ---- */
+
+#include <dirent.h>
+#include <sys/types.h>
+
+#include "bus-api.h"
+#include "cleanup.h"
+
+/* Manager.CreateLease; the path into @path.  The iommufd we get is closed
+ * with the reply: the lease keeps its own. */
+static inline void bench_create_lease(sd_bus *bus, char *path, size_t size)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	const char *p;
+	int iommufd, r;
+	uint32_t ioas;
+
+	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "CreateLease", &e,
+			       &reply, "a{sv}", 0);
+	if (r < 0)
+		die(e.message ? e.message : "CreateLease", r);
+	r = sd_bus_message_read(reply, "ohu", &p, &iommufd, &ioas);
+	if (r < 0)
+		die("CreateLease reply", r);
+	snprintf(path, size, "%s", p);
+}
+
+static inline void bench_release(sd_bus *bus, const char *lease)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "Release", &e, NULL, NULL);
+
+	if (r < 0)
+		die(e.message ? e.message : "Release", r);
+}
+
+/* The daemon's VmRSS in kB and its number of open files. */
+static inline void bench_daemon_cost(pid_t pid, long *rss_kb, long *fds)
+{
+	char path[64], line[256];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		die(path, errno);
+	*rss_kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld", rss_kb) == 1)
+			break;
+	fclose(f);
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		die(path, errno);
+	*fds = 0;
+	while ((de = readdir(d)))
+		*fds += de->d_name[0] != '.';
+	closedir(d);
+}
+
+/* The daemon's context switches so far (voluntary and involuntary), over
+ * all its threads. */
+static inline long bench_daemon_switches(pid_t pid)
+{
+	char path[96], line[256];
+	struct dirent *de;
+	long total = 0, n;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		die(path, errno);
+	while ((de = readdir(d))) {
+		FILE *f;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/status", (int)pid, de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue; /* a thread that just ended */
+		while (fgets(line, sizeof line, f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
+			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1)
+				total += n;
+		fclose(f);
+	}
+	closedir(d);
+	return total;
+}
+
+static inline pid_t bench_find_daemon(sd_bus *bus)
+{
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+	pid_t pid = 0;
+	int r;
+
+	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_PID, &creds);
+	if (r >= 0)
+		r = sd_bus_creds_get_pid(creds, &pid);
+	if (r < 0)
+		die("the daemon's pid", r);
+	return pid;
+}

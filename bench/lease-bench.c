@@ -160,15 +160,6 @@ static double one_call_round(sd_bus *bus, char *lease, size_t size)
 	return t1 - t0;
 }
 
-static void release(sd_bus *bus, const char *lease)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "Release", &e, NULL, NULL);
-
-	if (r < 0)
-		die(e.message ? e.message : "Release", r);
-}
-
 /* Is the device back in vfio-idle (its teardown done)? */
 static bool device_idle(sd_bus *bus)
 {
@@ -270,10 +261,10 @@ int main(int argc, char *argv[])
 	{ /* warm-up: puts the device on vfio-pci and faults everything in */
 		char lease[128];
 		brokered_round(bus, lease, sizeof lease);
-		release(bus, lease);
+		bench_release(bus, lease);
 		if (sock) {
 			brokered_round(sock, lease, sizeof lease);
-			release(sock, lease);
+			bench_release(sock, lease);
 		}
 		find_cdev();
 	}
@@ -281,14 +272,14 @@ int main(int argc, char *argv[])
 		char lease[128];
 		direct[i] = direct_round(&reset[i]);
 		brokered[i] = brokered_round(bus, lease, sizeof lease);
-		release(bus, lease);
+		bench_release(bus, lease);
 		one_bus[i] = one_call_round(bus, lease, sizeof lease);
-		release(bus, lease);
+		bench_release(bus, lease);
 		if (sock) {
 			socketed[i] = brokered_round(sock, lease, sizeof lease);
-			release(sock, lease);
+			bench_release(sock, lease);
 			one_socket[i] = one_call_round(sock, lease, sizeof lease);
-			release(sock, lease);
+			bench_release(sock, lease);
 		}
 		crash[i] = crash_round(bus);
 	}

@@ -51,45 +51,16 @@ static char held[MAX_HELD][128];
 static unsigned n_held;
 static pid_t daemon_pid;
 
-/* Manager.CreateLease; the path into @path. The iommufd we get is closed
- * with the reply: the lease keeps its own. */
-static void create_lease(sd_bus *bus, char *path, size_t size)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	const char *p;
-	int iommufd, r;
-	uint32_t ioas;
-
-	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "CreateLease", &e,
-			       &reply, "a{sv}", 0);
-	if (r < 0)
-		die(e.message ? e.message : "CreateLease", r);
-	r = sd_bus_message_read(reply, "ohu", &p, &iommufd, &ioas);
-	if (r < 0)
-		die("CreateLease reply", r);
-	snprintf(path, size, "%s", p);
-}
-
-static void release(sd_bus *bus, const char *lease)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "Release", &e, NULL, NULL);
-
-	if (r < 0)
-		die(e.message ? e.message : "Release", r);
-}
-
 /* Create or release held leases (the newest first) until @k are held. */
 static void hold(unsigned k)
 {
 	while (n_held < k) {
-		create_lease(holder[n_held % HOLDERS], held[n_held], sizeof held[0]);
+		bench_create_lease(holder[n_held % HOLDERS], held[n_held], sizeof held[0]);
 		n_held++;
 	}
 	while (n_held > k) {
 		n_held--;
-		release(holder[n_held % HOLDERS], held[n_held]);
+		bench_release(holder[n_held % HOLDERS], held[n_held]);
 	}
 	for (int i = 0; i < HOLDERS; i++)
 		drain(holder[i]);
@@ -110,7 +81,7 @@ static void lease_round(sd_bus *bus, const char *bdf, struct cycle *c)
 	int devfd, r;
 	double t0 = now_us(), t1, t2;
 
-	create_lease(bus, lease, sizeof lease);
+	bench_create_lease(bus, lease, sizeof lease);
 	t1 = now_us();
 	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "AttachDevice", &e, &reply,
 			       "sa{sv}", bdf, 0);
@@ -123,69 +94,11 @@ static void lease_round(sd_bus *bus, const char *bdf, struct cycle *c)
 	/* The device file goes before Release, as a well-behaved client's
 	 * would: the teardown need not wait for it. */
 	reply = sd_bus_message_unref(reply);
-	release(bus, lease);
+	bench_release(bus, lease);
 	c->create = t1 - t0;
 	c->attach = t2 - t1;
 	c->release = now_us() - t2;
 	drain(bus);
-}
-
-/* The daemon's VmRSS in kB and its number of open files. */
-static void daemon_cost(long *rss_kb, long *fds)
-{
-	char path[64], line[256];
-	struct dirent *de;
-	FILE *f;
-	DIR *d;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)daemon_pid);
-	f = fopen(path, "re");
-	if (!f)
-		die(path, errno);
-	*rss_kb = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld", rss_kb) == 1)
-			break;
-	fclose(f);
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)daemon_pid);
-	d = opendir(path);
-	if (!d)
-		die(path, errno);
-	*fds = 0;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			(*fds)++;
-	closedir(d);
-}
-
-/* The daemon's context switches so far, over all its threads. */
-static long daemon_switches(void)
-{
-	char path[96], line[256];
-	struct dirent *de;
-	long total = 0, n;
-	DIR *d;
-
-	snprintf(path, sizeof path, "/proc/%d/task", (int)daemon_pid);
-	d = opendir(path);
-	if (!d)
-		die(path, errno);
-	while ((de = readdir(d))) {
-		FILE *f;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/task/%.16s/status", (int)daemon_pid, de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue; /* a thread that just ended */
-		while (fgets(line, sizeof line, f))
-			if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
-			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1)
-				total += n;
-		fclose(f);
-	}
-	closedir(d);
-	return total;
 }
 
 /* Switches over @seconds of silence with @k leases held. */
@@ -195,9 +108,9 @@ static long idle_window(unsigned k, unsigned seconds)
 
 	hold(k);
 	sleep(1); /* let whatever the last call started settle */
-	before = daemon_switches();
+	before = bench_daemon_switches(daemon_pid);
 	sleep(seconds);
-	return daemon_switches() - before;
+	return bench_daemon_switches(daemon_pid) - before;
 }
 
 /* The size of the daemon's state file (rewritten on each lease change), or
@@ -207,20 +120,6 @@ static long file_size(const char *path)
 	struct stat st;
 
 	return path && stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-static pid_t find_daemon(sd_bus *bus)
-{
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-	pid_t pid = 0;
-	int r;
-
-	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_PID, &creds);
-	if (r >= 0)
-		r = sd_bus_creds_get_pid(creds, &pid);
-	if (r < 0)
-		die("the daemon's pid", r);
-	return pid;
 }
 
 int main(int argc, char *argv[])
@@ -262,7 +161,7 @@ int main(int argc, char *argv[])
 	for (int i = 0; i < HOLDERS; i++)
 		if (sd_bus_open_system(&holder[i]) < 0)
 			die("cannot connect to the system bus", EIO);
-	daemon_pid = find_daemon(bus);
+	daemon_pid = bench_find_daemon(bus);
 	for (size_t k = 0; k < N_KS; k++)
 		if (!(create[k] = calloc((size_t)rounds, sizeof(double))) ||
 		    !(attach[k] = calloc((size_t)rounds, sizeof(double))) ||
@@ -281,7 +180,7 @@ int main(int argc, char *argv[])
 	 * mark would hide what they cost. */
 	for (size_t i = 0; i < 4; i++) {
 		hold(cost_ks[i]);
-		daemon_cost(&rss[i], &fds[i]);
+		bench_daemon_cost(daemon_pid, &rss[i], &fds[i]);
 		state_size[i] = file_size(state_file);
 	}
 	for (int i = 0; i < rounds; i++)

@@ -130,24 +130,6 @@ static double list_devices(unsigned *count)
 	return t;
 }
 
-static void create_lease(char *path, size_t size)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	const char *p;
-	int iommufd, r;
-	uint32_t ioas;
-
-	r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "CreateLease", &e,
-			       &reply, "a{sv}", 0);
-	if (r < 0)
-		die(e.message ? e.message : "CreateLease", r);
-	r = sd_bus_message_read(reply, "ohu", &p, &iommufd, &ioas);
-	if (r < 0)
-		die("CreateLease reply", r);
-	snprintf(path, size, "%s", p);
-}
-
 /* The device file comes with the reply and goes with it: the daemon keeps
  * its own, and Release need not wait for ours. */
 static void attach(const char *lease, const char *bdf)
@@ -160,85 +142,6 @@ static void attach(const char *lease, const char *bdf)
 			       bdf, 0);
 	if (r < 0)
 		die(e.message ? e.message : "AttachDevice", r);
-}
-
-static void release(const char *lease)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r = sd_bus_call_method(bus, CCDEVD_BUS_NAME, lease, CCDEVD_LEASE_IFACE, "Release", &e, NULL, NULL);
-
-	if (r < 0)
-		die(e.message ? e.message : "Release", r);
-}
-
-static void daemon_cost(long *rss_kb, long *fds)
-{
-	char path[64], line[256];
-	struct dirent *de;
-	FILE *f;
-	DIR *d;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)daemon_pid);
-	f = fopen(path, "re");
-	if (!f)
-		die(path, errno);
-	*rss_kb = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld", rss_kb) == 1)
-			break;
-	fclose(f);
-	snprintf(path, sizeof path, "/proc/%d/fd", (int)daemon_pid);
-	d = opendir(path);
-	if (!d)
-		die(path, errno);
-	*fds = 0;
-	while ((de = readdir(d)))
-		*fds += de->d_name[0] != '.';
-	closedir(d);
-}
-
-/* Voluntary and involuntary context switches of all the daemon's threads. */
-static long daemon_switches(void)
-{
-	char path[96], line[256];
-	struct dirent *de;
-	long total = 0, n;
-	DIR *d;
-
-	snprintf(path, sizeof path, "/proc/%d/task", (int)daemon_pid);
-	d = opendir(path);
-	if (!d)
-		die(path, errno);
-	while ((de = readdir(d))) {
-		FILE *f;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/task/%.16s/status", (int)daemon_pid, de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		while (fgets(line, sizeof line, f))
-			if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1 ||
-			    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1)
-				total += n;
-		fclose(f);
-	}
-	closedir(d);
-	return total;
-}
-
-static pid_t find_daemon(void)
-{
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-	pid_t pid = 0;
-	int r;
-
-	r = sd_bus_get_name_creds(bus, CCDEVD_BUS_NAME, SD_BUS_CREDS_PID, &creds);
-	if (r >= 0)
-		r = sd_bus_creds_get_pid(creds, &pid);
-	if (r < 0)
-		die("the daemon's pid", r);
-	return pid;
 }
 
 /* Median of v[from..to). */
@@ -284,7 +187,7 @@ int main(int argc, char *argv[])
 	}
 	if (sd_bus_open_system(&bus) < 0)
 		die("cannot connect to the system bus", EIO);
-	daemon_pid = find_daemon();
+	daemon_pid = bench_find_daemon(bus);
 	/* Unless readers is everyone, the inventory's signals go to subscribers
 	 * only. */
 	if (sd_bus_call_method(bus, CCDEVD_BUS_NAME, CCDEVD_OBJECT_ROOT, CCDEVD_MANAGER_IFACE, "Subscribe", NULL,
@@ -343,15 +246,15 @@ int main(int argc, char *argv[])
 	for (unsigned i = 0; i < n; i++)
 		vf_address(i, vf[i], sizeof vf[i]);
 	drain(bus);
-	daemon_cost(&rss0, &fds0);
+	bench_daemon_cost(daemon_pid, &rss0, &fds0);
 	for (unsigned i = 0; i < n; i++) {
 		double t0 = now_us();
-		create_lease(leases[i], sizeof leases[i]);
+		bench_create_lease(bus, leases[i], sizeof leases[i]);
 		attach(leases[i], vf[i]);
 		acquire[i] = now_us() - t0;
 		drain(bus);
 	}
-	daemon_cost(&rss1, &fds1);
+	bench_daemon_cost(daemon_pid, &rss1, &fds1);
 	unsigned eighth = n / 8;
 	double a_first = median_of(acquire, 0, eighth), a_last = median_of(acquire, n - eighth, n);
 	printf("acquire of VF 1..%u (claimed for vfio-pci): %8.1f ms (median)\n", eighth, a_first / 1e3);
@@ -364,24 +267,24 @@ int main(int argc, char *argv[])
 
 	/* ---- idle with 2N leases held ---- */
 	for (unsigned i = n; i < 2 * n; i++)
-		create_lease(leases[i], sizeof leases[i]);
+		bench_create_lease(bus, leases[i], sizeof leases[i]);
 	drain(bus);
-	daemon_cost(&rss2, &fds2);
+	bench_daemon_cost(daemon_pid, &rss2, &fds2);
 	sleep(1);
-	long before = daemon_switches();
+	long before = bench_daemon_switches(daemon_pid);
 	sleep((unsigned)idle);
-	long switches = daemon_switches() - before;
+	long switches = bench_daemon_switches(daemon_pid) - before;
 	printf("idle %d s with %u leases (%u VFs) held:     %ld context switches of the daemon\n", idle, 2 * n, n,
 	       switches);
 	for (unsigned i = n; i < 2 * n; i++)
-		release(leases[i]);
+		bench_release(bus, leases[i]);
 	drain(bus);
 
 	/* ---- release, one lease at a time ---- */
 	double t_all = now_us();
 	for (unsigned i = 0; i < n; i++) {
 		double t0 = now_us();
-		release(leases[i]);
+		bench_release(bus, leases[i]);
 		rel[i] = now_us() - t0;
 		drain(bus);
 	}
@@ -395,7 +298,7 @@ int main(int argc, char *argv[])
 	removed = 0;
 	write_numvfs(0);
 	wait_count(&removed, n, "DeviceRemoved");
-	daemon_cost(&rss2, &fds2);
+	bench_daemon_cost(daemon_pid, &rss2, &fds2);
 	printf("after the VFs went:                      %ld kB RSS, %ld fds\n", rss2, fds2);
 	return 0;
 }
