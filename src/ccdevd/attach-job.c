@@ -71,6 +71,13 @@ static void fail(struct attach_job *job, int r, const char *name, const char *wh
 	answer(job, r, what, why);
 }
 
+/* The job is over with nothing of it running: fail the call, forget it. */
+static void fail_and_free(struct attach_job *job, int r, const char *name, const char *why)
+{
+	fail(job, r, name, why);
+	job_unlink_free(job);
+}
+
 /* In the worker: the sysfs writes of the claim, and their rollback. */
 static int claim_in_worker(void *ctx)
 {
@@ -135,8 +142,7 @@ static void on_claim_done(int r, void *userdata)
 	(void)inventory_refresh(m->inventory, d);
 	d = inventory_find(m->inventory, &job->bdfs[job->next]);
 	if (!d) {
-		fail(job, -ENODEV, job->claiming_name, "it left the bus while it was claimed");
-		job_unlink_free(job);
+		fail_and_free(job, -ENODEV, job->claiming_name, "it left the bus while it was claimed");
 		return;
 	}
 	/* (The refresh may have made the device anew: reserve it again.) */
@@ -163,14 +169,12 @@ static void on_claim_done(int r, void *userdata)
 				  : d->driver[0] ? "it is on another driver now: see the journal"
 						 : "it is left without a driver") < 0)
 			why = NULL;
-		fail(job, r, d->name, why);
-		job_unlink_free(job);
+		fail_and_free(job, r, d->name, why);
 		return;
 	}
 	r = lease_attach_claimed(job->lease, d, job->raw, &ld, &why);
 	if (r < 0) {
-		fail(job, r, d->name, why);
-		job_unlink_free(job);
+		fail_and_free(job, r, d->name, why);
 		return;
 	}
 	job->next++;
@@ -191,8 +195,7 @@ static void step(struct attach_job *job)
 		int r;
 
 		if (!d) {
-			fail(job, -ENODEV, bdf_format(&job->bdfs[job->next], name), "it left the bus");
-			job_unlink_free(job);
+			fail_and_free(job, -ENODEV, bdf_format(&job->bdfs[job->next], name), "it left the bus");
 			return;
 		}
 		if (attach_needs_claim(d)) {
@@ -201,8 +204,7 @@ static void step(struct attach_job *job)
 				r = worker_start(m->event, "claim", claim_in_worker, d, -1, CLAIM_SLOW_USEC, on_claim_done,
 						 on_claim_slow, job, &job->worker);
 			if (r < 0) {
-				fail(job, r, d->name, why);
-				job_unlink_free(job);
+				fail_and_free(job, r, d->name, why);
 				return;
 			}
 			d->claim_job = job;
@@ -214,8 +216,7 @@ static void step(struct attach_job *job)
 		}
 		r = lease_attach(job->lease, d, job->raw, &ld, &why);
 		if (r < 0) {
-			fail(job, r, d->name, why);
-			job_unlink_free(job);
+			fail_and_free(job, r, d->name, why);
 			return;
 		}
 	}
@@ -224,20 +225,13 @@ static void step(struct attach_job *job)
 }
 
 int attach_job_start(struct lease *l, const struct bdf *bdfs, size_t n, bool raw, attach_job_done_fn done,
-		     void *userdata, char **ret_why)
+		     void *userdata)
 {
 	struct manager *m = l->manager;
 	struct attach_job *job;
-	struct device *d;
-	int r;
 
-	*ret_why = NULL;
-	if (n == 0 || n > ATTACH_JOB_MAX || !(d = inventory_find(m->inventory, &bdfs[0])))
+	if (n == 0 || n > ATTACH_JOB_MAX)
 		return -EINVAL;
-	/* The first refusal is answered at once, as for any other attach. */
-	r = lease_attach_check(l, d, ret_why);
-	if (r < 0)
-		return r;
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;

@@ -36,11 +36,10 @@ bool attach_job_foreign(const struct device *d, uid_t owner_uid);
 /* Does attaching d take a claim (d is not on vfio-pci)? */
 bool attach_needs_claim(const struct device *d);
 
-/* Attach bdfs[0..n) to l in order, the first of them needing a claim (its
- * checks are made here).  0: under way, done() will be called; < 0 with
- * *ret_why: refused at once, nothing started. */
+/* Attach bdfs[0..n) to l in order.  0: done() will be called, at once
+ * (before this returns) for a refusal; < 0: nothing started (no memory). */
 int attach_job_start(struct lease *l, const struct bdf *bdfs, size_t n, bool raw, attach_job_done_fn done,
-		     void *userdata, char **ret_why);
+		     void *userdata);
 
 /* lease_end(): the jobs of l fail ("the lease ended"). */
 void attach_jobs_lease_ended(struct lease *l, const char *reason);

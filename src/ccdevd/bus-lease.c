@@ -158,24 +158,21 @@ static void on_attached_later(struct lease *l, int r, const char *what, const ch
 /* Hand bdfs[first..n) to an attach job (those before it are attached); the
  * call is answered when it is done, naming all n. */
 static int attach_later(sd_bus_message *msg, struct lease *l, const struct bdf *bdfs, size_t n, size_t first,
-			bool raw, bool one_call, sd_bus_error *error)
+			bool raw, bool one_call)
 {
-	_cleanup_free_ char *why = NULL, *what = NULL;
 	struct later *later = calloc(1, sizeof(*later) + n * sizeof(struct bdf));
-	char name[BDF_STRING_MAX];
 	int r;
 
 	if (!later)
 		return -ENOMEM;
 	*later = (struct later){ .msg = sd_bus_message_ref(msg), .one_call = one_call, .n = n };
 	memcpy(later->bdfs, bdfs, n * sizeof(struct bdf));
-	r = attach_job_start(l, bdfs + first, n - first, raw, on_attached_later, later, &why);
+	/* A refusal, too, is answered through on_attached_later(). */
+	r = attach_job_start(l, bdfs + first, n - first, raw, on_attached_later, later);
 	if (r < 0) {
 		sd_bus_message_unref(later->msg);
 		free(later);
-		if (asprintf(&what, "lease device %s", bdf_format(&bdfs[first], name)) < 0)
-			return -ENOMEM;
-		return lease_error(error, r, what, why);
+		return r;
 	}
 	return 1;
 }
@@ -212,7 +209,7 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Lease %u is being released.", l->id);
 	/* Off a host driver: the claim runs in a worker. */
 	if (attach_needs_claim(d))
-		return attach_later(msg, l, &d->address, 1, 0, raw, false, error);
+		return attach_later(msg, l, &d->address, 1, 0, raw, false);
 
 	r = lease_attach(l, d, raw, &ld, &why);
 	if (r < 0)
@@ -859,7 +856,7 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 		/* Off a host driver: this one and the rest go on in an attach
 		 * job, and the call is answered when it is done. */
 		if (attach_needs_claim(d)) {
-			r = attach_later(msg, l, bdfs, n, i, raw, true, error);
+			r = attach_later(msg, l, bdfs, n, i, raw, true);
 			if (r < 0)
 				lease_end(l, "an attach failed");
 			return r;

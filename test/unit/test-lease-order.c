@@ -1072,7 +1072,7 @@ static void test_attach_claim_in_worker(void)
 	CHECK(attach_needs_claim(d));
 	fake_hold_children(true);
 	fake_log_clear();
-	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res, &why) == 0);
+	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
 	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
 		  res.answered, fake_children_running());
 	CHECK_LOG(ACTIONS, "");
@@ -1095,7 +1095,6 @@ static void test_attach_claim_in_worker(void)
  * too, before the device is free. */
 static void test_attach_claim_lease_ends(void)
 {
-	_cleanup_free_ char *why = NULL;
 	struct job_result res = {};
 	struct world w;
 
@@ -1104,7 +1103,7 @@ static void test_attach_claim_lease_ends(void)
 	struct lease *doomed = new_lease(w.m);
 	fake_hold_children(true);
 	fake_log_clear();
-	CHECK(attach_job_start(doomed, &d->address, 1, false, on_job_done, &res, &why) == 0);
+	CHECK(attach_job_start(doomed, &d->address, 1, false, on_job_done, &res) == 0);
 	lease_end(doomed, "test");
 	CHECK_MSG(res.answered && res.r == -ECANCELED && res.lease_gone, "answered %d, r %d", res.answered, res.r);
 	CHECK_MSG(strstr(res.why, "the lease ended (test)"), "%s", res.why);
