@@ -218,6 +218,12 @@ gfails_with() {
 # and the daemon's fds back to $baseline_fds (15 s at most).
 settled() {
 	local dev=$1 state=$2 rc=0
+	# A daemon that died says why only in its log: show its end (the
+	# checks below fail on their own).
+	if [ -s "$tmp/ccdevd.log" ] && ! kill -0 "$daemon_pid" 2>/dev/null; then
+		echo "# ccdevd (pid $daemon_pid) is not running; the end of its log:"
+		tail -n 30 "$tmp/ccdevd.log" | sed 's/^/#   /'
+	fi
 	wait_is 15 "u 0" lease_count || rc=1
 	wait_is 5 "a(ouusu) 0" list_leases || rc=1
 	wait_is 5 0 lease_objects || rc=1
