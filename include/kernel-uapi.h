@@ -22,6 +22,11 @@
 #if __has_include(<linux/iommufd.h>)
 #include <linux/iommufd.h>
 #endif
+#ifdef CCDEVD_UAPI_KERNEL_ONLY
+/* Not for the daemon: it pulls in linux/fcntl.h, which clashes with the C
+ * library's <fcntl.h>; the ABI check compiles without the latter. */
+#include <linux/pidfd.h>
+#endif
 
 #ifndef CCDEVD_UAPI_KERNEL_ONLY
 
@@ -189,6 +194,32 @@ struct vfio_device_feature_dma_buf {
 #include <sys/socket.h>
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
+#endif
+
+/* ---- a pidfd's process credentials (PIDFD_GET_INFO), since 6.13 ---- */
+
+#ifndef PIDFD_GET_INFO
+#define PIDFD_INFO_PID (1UL << 0)
+#define PIDFD_INFO_CREDS (1UL << 1)
+#define PIDFD_INFO_SIZE_VER0 64
+struct pidfd_info {
+	__u64 mask;
+	__u64 cgroupid;
+	__u32 pid;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 ruid;
+	__u32 rgid;
+	__u32 euid;
+	__u32 egid;
+	__u32 suid;
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u32 spare0[1];
+};
+#define PIDFS_IOCTL_MAGIC 0xFF
+#define PIDFD_GET_INFO _IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info)
 #endif
 
 /* ---- KVM-VFIO device: the file-based names, since 6.6 ---- */

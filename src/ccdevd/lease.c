@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,10 +132,7 @@ static int lease_track_owner(struct lease *l, const struct lease_owner *o, char 
 		l->owner_pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 	if (l->owner_pidfd < 0)
 		return why(ret_why, -errno, "cannot watch the calling process %d: %s", (int)o->pid, strerror(errno));
-	r = proc_pid_euid(o->pid, &uid);
-	/* Read while the pidfd's process still runs: the PID was not reused. */
-	if (r >= 0 && poll(&(struct pollfd){ .fd = l->owner_pidfd, .events = POLLIN }, 1, 0) != 0)
-		r = -ESRCH;
+	r = proc_pidfd_euid(l->owner_pidfd, o->pid, &uid);
 	if ((r < 0 || uid != o->uid) && o->conn)
 		return why(ret_why, -ESRCH, "process %d, which connected to the direct socket, has exited or is "
 			   "no longer uid %u (a client that forks must connect from the process that will hold "

@@ -2,9 +2,11 @@
 #include "user-limits.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
@@ -13,13 +15,19 @@
 #include "manager.h"
 #include "why.h"
 
-/* Open files the daemon has now; -errno when it cannot tell. */
+/* Open files the daemon has now; -errno when it cannot tell.  Since Linux
+ * 6.2 the size of /proc/self/fd is that count: one stat, however many
+ * leases are held.  Before, it is read as a directory. */
 static int open_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
+	struct stat st;
 	struct dirent *e;
+	DIR *d;
 	int n = 0;
 
+	if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0 && st.st_size < INT_MAX)
+		return (int)st.st_size;
+	d = opendir("/proc/self/fd");
 	if (!d)
 		return -errno;
 	while ((e = readdir(d)))

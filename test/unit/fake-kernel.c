@@ -978,7 +978,7 @@ int proc_pidfd_pid(int pidfd, pid_t *ret_pid)
 	return -EINVAL; /* the unit tests store no pidfds */
 }
 
-int proc_pid_euid(pid_t pid, uid_t *ret)
+int proc_pidfd_euid(int pidfd, pid_t pid, uid_t *ret)
 {
 	return -ENOENT; /* the unit tests create no lease through lease_new() */
 }

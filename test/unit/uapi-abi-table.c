@@ -113,6 +113,19 @@ int main(void)
 
 	V(SO_PEERPIDFD);
 
+	/* The kernel grows struct pidfd_info, and PIDFD_GET_INFO's number with
+	 * it; what must agree is the ioctl and the first version's layout. */
+	V(_IOC_TYPE(PIDFD_GET_INFO));
+	V(_IOC_NR(PIDFD_GET_INFO));
+	V(_IOC_DIR(PIDFD_GET_INFO));
+	V(PIDFD_INFO_PID);
+	V(PIDFD_INFO_CREDS);
+	V(PIDFD_INFO_SIZE_VER0);
+	OFF(pidfd_info, mask);
+	OFF(pidfd_info, pid);
+	OFF(pidfd_info, euid);
+	END(pidfd_info, fsgid);
+
 	V(KVM_DEV_VFIO_FILE);
 	V(KVM_DEV_VFIO_FILE_ADD);
 	V(KVM_DEV_VFIO_FILE_DEL);

@@ -6,15 +6,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "kernel-uapi.h"
 
 static bool has_file_of(int pid_dir, dev_t rdev)
 {
@@ -124,7 +127,7 @@ int proc_dmabuf_size(int fd, uint64_t *ret)
 	return 0;
 }
 
-int proc_pid_euid(pid_t pid, uid_t *ret)
+static int status_euid(pid_t pid, uid_t *ret)
 {
 	char path[64], line[256];
 	_cleanup_fclose_ FILE *f = NULL;
@@ -133,11 +136,29 @@ int proc_pid_euid(pid_t pid, uid_t *ret)
 	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -errno;
+		return errno == ENOENT ? -ESRCH : -errno;
 	while (fgets(line, sizeof line, f))
 		if (sscanf(line, "Uid:\t%*u\t%lu", &uid) == 1) {
 			*ret = (uid_t)uid;
 			return 0;
 		}
 	return -EINVAL;
+}
+
+int proc_pidfd_euid(int pidfd, pid_t pid, uid_t *ret)
+{
+	struct pidfd_info info = { .mask = PIDFD_INFO_CREDS };
+	int r;
+
+	if (ioctl(pidfd, PIDFD_GET_INFO, &info) == 0) {
+		*ret = (uid_t)info.euid;
+		return 0;
+	}
+	if (errno == ESRCH)
+		return -ESRCH;
+	/* ENOTTY or EINVAL: a kernel before 6.13. */
+	r = status_euid(pid, ret);
+	if (r >= 0 && poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 0) != 0)
+		r = -ESRCH;
+	return r;
 }
