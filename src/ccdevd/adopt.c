@@ -364,7 +364,7 @@ static void adopt_from_state(struct manager *m, const struct saved_state *s, str
 		adopt_lease(m, &s->leases[i], rc, &l, &end);
 		if (!l)
 			continue;
-		manager_add_lease(m, l);
+		manager_add_lease(m, l, true);
 		if (end) {
 			pending_add(m, l->id, end);
 			continue;

@@ -111,6 +111,9 @@ static int reply_attached(sd_bus_message *msg, struct lease *l, const struct bdf
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	int r;
 
+	/* CreateLeaseWithDevices' lease, with its devices, in one signal. */
+	if (one_call)
+		manager_announce_lease(l->manager, l);
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r >= 0 && one_call)
 		r = sd_bus_message_append(reply, "ohu", l->object_path, l->iommufd, l->ioas_id);
@@ -735,7 +738,7 @@ int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error)
 }
 
 /* The lease for the caller's process, added to the manager. */
-static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct bus_caller *c,
+static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct bus_caller *c, bool announce,
 			    struct lease **ret, sd_bus_error *error)
 {
 	_cleanup_free_ char *why = NULL;
@@ -748,7 +751,7 @@ static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct
 						.message = msg, .conn = c->conn }, ret, &why);
 	if (r < 0)
 		return lease_error(error, r, "Cannot create a lease", why);
-	manager_add_lease(m, *ret);
+	manager_add_lease(m, *ret, announce);
 	return 0;
 }
 
@@ -775,7 +778,7 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = bus_read_create_lease_options(msg, error);
 	if (r < 0)
 		return r;
-	r = create_lease_for(m, msg, &c, &l, error);
+	r = create_lease_for(m, msg, &c, true, &l, error);
 	if (r < 0)
 		return r;
 	return sd_bus_reply_method_return(msg, "ohu", l->object_path, l->iommufd, l->ioas_id);
@@ -839,7 +842,7 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 	 * on an error, when this returns. */
 	_cleanup_(state_flushp) struct manager *deferred = m;
 	state_defer(m);
-	r = create_lease_for(m, msg, &c, &l, error);
+	r = create_lease_for(m, msg, &c, false, &l, error);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {

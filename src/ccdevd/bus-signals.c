@@ -195,7 +195,8 @@ void bus_send_inventory_signal(struct manager *m, const char *path, const char *
 void bus_send_lease_signal(struct manager *m, struct lease *l, const char *path, const char *iface,
 			   const char *member, signal_body_fn body, void *userdata)
 {
-	if (!m->bus)
+	/* Nobody is told of a lease before its InterfacesAdded. */
+	if (!m->bus || !l->announced)
 		return;
 	if (l->owner_conn)
 		send_one(l->owner_conn->bus, NULL, path, iface, member, body, userdata);

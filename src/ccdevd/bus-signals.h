@@ -48,7 +48,8 @@ bool bus_inventory_is_public(const struct manager *m);
 void bus_send_inventory_signal(struct manager *m, const char *path, const char *iface, const char *member,
 			       signal_body_fn body, void *userdata);
 
-/* A lease signal to l's owner and to root's subscriptions. */
+/* A lease signal to l's owner and to root's subscriptions, once l is
+ * announced (manager_announce_lease). */
 void bus_send_lease_signal(struct manager *m, struct lease *l, const char *path, const char *iface,
 			   const char *member, signal_body_fn body, void *userdata);
 

@@ -70,6 +70,7 @@ struct lease {
 	uint64_t memlock_limit;      /* this lease's pinned-memory share (memlock.h) */
 
 	enum lease_state state;
+	bool announced;              /* InterfacesAdded went out (manager_announce_lease) */
 	struct lease_device *devices;
 	struct dmabuf_mapping *mappings; /* owned: P2P mappings into the IOAS (dmabuf.h) */
 	struct lease *next;          /* manager::leases */

@@ -170,12 +170,21 @@ void manager_feature_found(struct manager *m, enum kernel_feature f)
 	bus_manager_emit_changed(m, "KernelFeatures");
 }
 
-void manager_add_lease(struct manager *m, struct lease *l)
+void manager_add_lease(struct manager *m, struct lease *l, bool announce)
 {
 	l->next = m->leases;
 	m->leases = l;
 	m->n_leases++;
 	state_save(m);
+	if (announce)
+		manager_announce_lease(m, l);
+}
+
+void manager_announce_lease(struct manager *m, struct lease *l)
+{
+	if (l->announced)
+		return;
+	l->announced = true;
 	bus_lease_emit_added(m, l);
 	bus_manager_emit_changed(m, "LeaseCount");
 }
@@ -198,7 +207,8 @@ void manager_remove_lease(struct manager *m, struct lease *l, const char *reason
 			break;
 		}
 	state_save(m);
-	bus_manager_emit_changed(m, "LeaseCount");
+	if (l->announced)
+		bus_manager_emit_changed(m, "LeaseCount");
 }
 
 void manager_lease_changed(struct manager *m, struct lease *l, const char *property)

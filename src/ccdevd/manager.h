@@ -70,10 +70,16 @@ void manager_teardown_rested(struct manager *m);
 /* A probe on a device proved a kernel feature. */
 void manager_feature_found(struct manager *m, enum kernel_feature f);
 
-void manager_add_lease(struct manager *m, struct lease *l);
+/* Adds l; with announce, InterfacesAdded goes out at once.  Without it, l
+ * is announced by manager_announce_lease(), with what it holds by then, and
+ * its property changes before that are not sent (CreateLeaseWithDevices:
+ * one signal for the lease and its devices).  A lease that ends before it
+ * is announced ends without signals: nobody was told of it. */
+void manager_add_lease(struct manager *m, struct lease *l, bool announce);
+void manager_announce_lease(struct manager *m, struct lease *l);
 /* A direct connection closed: the leases it created end. */
 void manager_direct_conn_closed(struct manager *m, const struct direct_conn *c);
-/* Unlinks and frees l; sends LeaseReleased. */
+/* Unlinks and frees l; sends LeaseReleased if it was announced. */
 void manager_remove_lease(struct manager *m, struct lease *l, const char *reason);
 struct lease *manager_find_lease(struct manager *m, unsigned id);
 /* A lease property (Devices, State, MemlockLimit) changed. */

@@ -138,7 +138,7 @@ static struct lease *new_lease(struct manager *m)
 	l->iommufd = iommufd_open();
 	CHECK(l->iommufd >= 0);
 	CHECK(iommufd_ioas_alloc(l->iommufd, &l->ioas_id) == 0);
-	manager_add_lease(m, l);
+	manager_add_lease(m, l, true);
 	return l;
 }
 
