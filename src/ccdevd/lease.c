@@ -173,6 +173,8 @@ static void lease_free(struct lease *l)
 	sd_bus_track_unref(l->owner_track);
 	safe_close(l->owner_pidfd);
 	safe_close(l->iommufd);
+	saved_lease_free(l->saved);
+	free(l->saved_line);
 	free(l->owner_name);
 	free(l->object_path);
 	free(l);

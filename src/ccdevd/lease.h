@@ -73,6 +73,8 @@ struct lease {
 	bool announced;              /* InterfacesAdded went out (manager_announce_lease) */
 	struct lease_device *devices;
 	struct dmabuf_mapping *mappings; /* owned: P2P mappings into the IOAS (dmabuf.h) */
+	struct saved_lease *saved;   /* its state-file record as last written, */
+	char *saved_line;            /* ... and that line of the file (state.c) */
 	struct lease *next;          /* manager::leases */
 };
 

@@ -18,22 +18,35 @@ struct saved_state *saved_state_new(void)
 	return calloc(1, sizeof(struct saved_state));
 }
 
+static void saved_lease_done(struct saved_lease *l)
+{
+	for (size_t k = 0; k < l->n_devices; k++) {
+		struct saved_device *d = &l->devices[k];
+		for (size_t e = 0; e < d->n_exports; e++)
+			free(d->exports[e].ranges);
+		free(d->exports);
+		free(d->original_driver);
+	}
+	free(l->devices);
+	free(l->mappings);
+	free(l->owner_name);
+	*l = (struct saved_lease){};
+}
+
+void saved_lease_free(struct saved_lease *l)
+{
+	if (!l)
+		return;
+	saved_lease_done(l);
+	free(l);
+}
+
 void saved_state_free(struct saved_state *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->n_leases; i++) {
-		for (size_t k = 0; k < s->leases[i].n_devices; k++) {
-			struct saved_device *d = &s->leases[i].devices[k];
-			for (size_t e = 0; e < d->n_exports; e++)
-				free(d->exports[e].ranges);
-			free(d->exports);
-			free(d->original_driver);
-		}
-		free(s->leases[i].devices);
-		free(s->leases[i].mappings);
-		free(s->leases[i].owner_name);
-	}
+	for (size_t i = 0; i < s->n_leases; i++)
+		saved_lease_done(&s->leases[i]);
 	free(s->leases);
 	for (size_t i = 0; i < s->n_teardowns; i++) {
 		free(s->teardowns[i].original_driver);
@@ -42,6 +55,46 @@ void saved_state_free(struct saved_state *s)
 	free(s->teardowns);
 	free(s->memlock);
 	free(s);
+}
+
+static bool same_string(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_device(const struct saved_device *a, const struct saved_device *b)
+{
+	if (!bdf_equal(&a->address, &b->address) || a->steps_done != b->steps_done || a->claimed != b->claimed ||
+	    a->dev_id != b->dev_id || a->pt_id != b->pt_id || a->memlock_quota != b->memlock_quota ||
+	    !same_string(a->original_driver, b->original_driver) || a->n_exports != b->n_exports)
+		return false;
+	for (size_t e = 0; e < a->n_exports; e++) {
+		const struct saved_export *x = &a->exports[e], *y = &b->exports[e];
+		if (x->bar != y->bar || x->n_ranges != y->n_ranges)
+			return false;
+		for (size_t i = 0; i < x->n_ranges; i++)
+			if (x->ranges[i].offset != y->ranges[i].offset || x->ranges[i].length != y->ranges[i].length)
+				return false;
+	}
+	return true;
+}
+
+bool saved_lease_equal(const struct saved_lease *a, const struct saved_lease *b)
+{
+	if (a->id != b->id || a->owner_uid != b->owner_uid || a->owner_pid != b->owner_pid ||
+	    !same_string(a->owner_name, b->owner_name) || a->ioas_id != b->ioas_id || a->releasing != b->releasing ||
+	    a->n_devices != b->n_devices || a->n_mappings != b->n_mappings)
+		return false;
+	for (size_t k = 0; k < a->n_devices; k++)
+		if (!same_device(&a->devices[k], &b->devices[k]))
+			return false;
+	for (size_t k = 0; k < a->n_mappings; k++) {
+		const struct saved_mapping *x = &a->mappings[k], *y = &b->mappings[k];
+		if (!bdf_equal(&x->address, &y->address) || x->bar != y->bar || x->offset != y->offset ||
+		    x->length != y->length || x->iova != y->iova || x->mapped != y->mapped)
+			return false;
+	}
+	return true;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
 
@@ -553,82 +606,91 @@ static json_object *steps_array(unsigned mask)
 	return a;
 }
 
-char *state_format(const struct saved_state *s)
+static json_object *lease_json(const struct saved_lease *l)
 {
-	_cleanup_(json_object_putp) json_object *root = json_object_new_object();
-	json_object *leases = json_object_new_array(), *teardowns = json_object_new_array(),
-		    *memlock = json_object_new_array();
+	json_object *o = json_object_new_object(), *devices = json_object_new_array();
 	char name[BDF_STRING_MAX];
-	const char *text;
 
-	if (!root || !leases || !teardowns || !memlock) {
-		json_object_put(leases);
-		json_object_put(teardowns);
-		json_object_put(memlock);
+	if (!o || !devices) {
+		json_object_put(o);
+		json_object_put(devices);
 		return NULL;
 	}
-	json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
-	json_object_object_add(root, "next_lease_id", json_object_new_uint64(s->next_lease_id));
-	json_object_object_add(root, "leases", leases);
-	json_object_object_add(root, "teardowns", teardowns);
-	json_object_object_add(root, "memlock_saved", memlock);
-
-	for (size_t i = 0; i < s->n_leases; i++) {
-		const struct saved_lease *l = &s->leases[i];
-		json_object *o = json_object_new_object(), *devices = json_object_new_array();
-		json_object_object_add(o, "id", json_object_new_uint64(l->id));
-		json_object_object_add(o, "owner_uid", json_object_new_uint64(l->owner_uid));
-		json_object_object_add(o, "owner_pid", json_object_new_int64(l->owner_pid));
-		json_object_object_add(o, "owner_name", json_object_new_string(l->owner_name));
-		json_object_object_add(o, "ioas_id", json_object_new_uint64(l->ioas_id));
-		json_object_object_add(o, "state", json_object_new_string(l->releasing ? "releasing" : "active"));
-		json_object_object_add(o, "devices", devices);
-		for (size_t k = 0; k < l->n_devices; k++) {
-			const struct saved_device *d = &l->devices[k];
-			json_object *od = json_object_new_object();
-			json_object_object_add(od, "address", json_object_new_string(bdf_format(&d->address, name)));
-			json_object_object_add(od, "steps", steps_array(d->steps_done));
-			json_object_object_add(od, "dev_id", json_object_new_uint64(d->dev_id));
-			json_object_object_add(od, "pt_id", json_object_new_uint64(d->pt_id));
-			json_object_object_add(od, "memlock_quota", json_object_new_uint64(d->memlock_quota));
-			json_object_object_add(od, "original_driver", json_object_new_string(d->original_driver));
-			if (d->n_exports) {
-				json_object *exports = json_object_new_array();
-				for (size_t e = 0; e < d->n_exports; e++) {
-					json_object *oe = json_object_new_object(), *ranges = json_object_new_array();
-					json_object_object_add(oe, "bar", json_object_new_uint64(d->exports[e].bar));
-					for (size_t x = 0; x < d->exports[e].n_ranges; x++) {
-						json_object *orr = json_object_new_object();
-						json_object_object_add(orr, "offset",
-								       json_object_new_uint64(d->exports[e].ranges[x].offset));
-						json_object_object_add(orr, "length",
-								       json_object_new_uint64(d->exports[e].ranges[x].length));
-						json_object_array_add(ranges, orr);
-					}
-					json_object_object_add(oe, "ranges", ranges);
-					json_object_array_add(exports, oe);
+	json_object_object_add(o, "id", json_object_new_uint64(l->id));
+	json_object_object_add(o, "owner_uid", json_object_new_uint64(l->owner_uid));
+	json_object_object_add(o, "owner_pid", json_object_new_int64(l->owner_pid));
+	json_object_object_add(o, "owner_name", json_object_new_string(l->owner_name));
+	json_object_object_add(o, "ioas_id", json_object_new_uint64(l->ioas_id));
+	json_object_object_add(o, "state", json_object_new_string(l->releasing ? "releasing" : "active"));
+	json_object_object_add(o, "devices", devices);
+	for (size_t k = 0; k < l->n_devices; k++) {
+		const struct saved_device *d = &l->devices[k];
+		json_object *od = json_object_new_object();
+		json_object_object_add(od, "address", json_object_new_string(bdf_format(&d->address, name)));
+		json_object_object_add(od, "steps", steps_array(d->steps_done));
+		json_object_object_add(od, "dev_id", json_object_new_uint64(d->dev_id));
+		json_object_object_add(od, "pt_id", json_object_new_uint64(d->pt_id));
+		json_object_object_add(od, "memlock_quota", json_object_new_uint64(d->memlock_quota));
+		json_object_object_add(od, "original_driver", json_object_new_string(d->original_driver));
+		if (d->n_exports) {
+			json_object *exports = json_object_new_array();
+			for (size_t e = 0; e < d->n_exports; e++) {
+				json_object *oe = json_object_new_object(), *ranges = json_object_new_array();
+				json_object_object_add(oe, "bar", json_object_new_uint64(d->exports[e].bar));
+				for (size_t x = 0; x < d->exports[e].n_ranges; x++) {
+					json_object *orr = json_object_new_object();
+					json_object_object_add(orr, "offset",
+							       json_object_new_uint64(d->exports[e].ranges[x].offset));
+					json_object_object_add(orr, "length",
+							       json_object_new_uint64(d->exports[e].ranges[x].length));
+					json_object_array_add(ranges, orr);
 				}
-				json_object_object_add(od, "exports", exports);
+				json_object_object_add(oe, "ranges", ranges);
+				json_object_array_add(exports, oe);
 			}
-			json_object_array_add(devices, od);
+			json_object_object_add(od, "exports", exports);
 		}
-		if (l->n_mappings) {
-			json_object *mappings = json_object_new_array();
-			for (size_t k = 0; k < l->n_mappings; k++) {
-				const struct saved_mapping *mp = &l->mappings[k];
-				json_object *om = json_object_new_object();
-				json_object_object_add(om, "address", json_object_new_string(bdf_format(&mp->address, name)));
-				json_object_object_add(om, "bar", json_object_new_uint64(mp->bar));
-				json_object_object_add(om, "offset", json_object_new_uint64(mp->offset));
-				json_object_object_add(om, "length", json_object_new_uint64(mp->length));
-				json_object_object_add(om, "iova", json_object_new_uint64(mp->iova));
-				json_object_object_add(om, "mapped", json_object_new_boolean(mp->mapped));
-				json_object_array_add(mappings, om);
-			}
-			json_object_object_add(o, "mappings", mappings);
-		}
-		json_object_array_add(leases, o);
+		json_object_array_add(devices, od);
 	}
+	if (l->n_mappings) {
+		json_object *mappings = json_object_new_array();
+		for (size_t k = 0; k < l->n_mappings; k++) {
+			const struct saved_mapping *mp = &l->mappings[k];
+			json_object *om = json_object_new_object();
+			json_object_object_add(om, "address", json_object_new_string(bdf_format(&mp->address, name)));
+			json_object_object_add(om, "bar", json_object_new_uint64(mp->bar));
+			json_object_object_add(om, "offset", json_object_new_uint64(mp->offset));
+			json_object_object_add(om, "length", json_object_new_uint64(mp->length));
+			json_object_object_add(om, "iova", json_object_new_uint64(mp->iova));
+			json_object_object_add(om, "mapped", json_object_new_boolean(mp->mapped));
+			json_object_array_add(mappings, om);
+		}
+		json_object_object_add(o, "mappings", mappings);
+	}
+	return o;
+}
+
+#define TEXT_FLAGS (JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+char *state_format_lease(const struct saved_lease *l)
+{
+	_cleanup_(json_object_putp) json_object *o = lease_json(l);
+	const char *text = o ? json_object_to_json_string_ext(o, TEXT_FLAGS) : NULL;
+
+	return text ? strdup(text) : NULL;
+}
+
+char *state_format_with(const struct saved_state *s, char *const *lease_texts)
+{
+	_cleanup_(json_object_putp) json_object *teardowns = json_object_new_array();
+	_cleanup_free_ char *buf = NULL;
+	char name[BDF_STRING_MAX];
+	const char *text;
+	size_t size = 0;
+	FILE *f;
+
+	if (!teardowns)
+		return NULL;
 	for (size_t i = 0; i < s->n_teardowns; i++) {
 		const struct saved_teardown *t = &s->teardowns[i];
 		json_object *o = json_object_new_object();
@@ -641,13 +703,38 @@ char *state_format(const struct saved_state *s)
 		json_object_object_add(o, "reason", json_object_new_string(t->reason));
 		json_object_array_add(teardowns, o);
 	}
-	for (size_t i = 0; i < s->n_memlock; i++) {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "pid", json_object_new_int64(s->memlock[i].pid));
-		json_object_object_add(o, "cur", json_object_new_uint64(s->memlock[i].cur));
-		json_object_object_add(o, "max", json_object_new_uint64(s->memlock[i].max));
-		json_object_array_add(memlock, o);
+	text = json_object_to_json_string_ext(teardowns, TEXT_FLAGS);
+	f = open_memstream(&buf, &size);
+	if (!text || !f) {
+		if (f)
+			fclose(f);
+		return NULL;
 	}
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-	return text ? strdup(text) : NULL;
+	/* One lease per line: a change rewrites the file, but renders only the
+	 * leases it changed (state.c keeps the others' lines). */
+	fprintf(f, "{ \"version\": %d, \"next_lease_id\": %u,\n  \"leases\": [", STATE_VERSION, s->next_lease_id);
+	for (size_t i = 0; i < s->n_leases; i++) {
+		_cleanup_free_ char *own = NULL;
+		const char *line = lease_texts ? lease_texts[i] : NULL;
+		if (!line)
+			line = own = state_format_lease(&s->leases[i]);
+		if (!line) {
+			fclose(f);
+			return NULL;
+		}
+		fprintf(f, "%s\n    %s", i ? "," : "", line);
+	}
+	fprintf(f, "\n  ],\n  \"teardowns\": %s,\n  \"memlock_saved\": [", text);
+	for (size_t i = 0; i < s->n_memlock; i++)
+		fprintf(f, "%s { \"pid\": %d, \"cur\": %" PRIu64 ", \"max\": %" PRIu64 " }", i ? "," : "",
+			(int)s->memlock[i].pid, s->memlock[i].cur, s->memlock[i].max);
+	fprintf(f, " ] }\n");
+	if (fclose(f) != 0)
+		return NULL;
+	return TAKE_PTR(buf);
+}
+
+char *state_format(const struct saved_state *s)
+{
+	return state_format_with(s, NULL);
 }

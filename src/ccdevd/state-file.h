@@ -25,6 +25,9 @@
  *                      "reason", optional "release_pid" } ],
  *     "memlock_saved": [ { "pid", "cur", "max" } ] }
  *
+ * Written with one line per lease (state.c renders only the leases that
+ * changed); any JSON layout of the same document reads the same.
+ *
  * Parsing is strict: every key known and of its type, numbers in range, no
  * lease id or device twice.  Anything else is refused with where and why;
  * the daemon then trusts none of it.
@@ -119,8 +122,22 @@ struct saved_state {
  * -EINVAL with *ret_why (malloc'ed) when anything is wrong with it. */
 int state_parse(const char *text, const char *file, struct saved_state **ret, char **ret_why);
 
-/* s to JSON text (malloc'ed), or NULL when out of memory. */
+/* s to JSON text (malloc'ed), or NULL when out of memory.  The file has
+ * one line per lease. */
 char *state_format(const struct saved_state *s);
+
+/* One lease's line of that text (malloc'ed), or NULL. */
+char *state_format_lease(const struct saved_lease *l);
+
+/* state_format() with the lines of some leases given: lease_texts[i], when
+ * not NULL, must be state_format_lease(&s->leases[i]).  What state.c uses
+ * so that a change renders only the leases it changed. */
+char *state_format_with(const struct saved_state *s, char *const *lease_texts);
+
+/* Do a and b say the same (and so format to the same line)? */
+bool saved_lease_equal(const struct saved_lease *a, const struct saved_lease *b);
 
 struct saved_state *saved_state_new(void);
 void saved_state_free(struct saved_state *s);
+/* A saved_lease on its own (state.c keeps the last one written per lease). */
+void saved_lease_free(struct saved_lease *l);

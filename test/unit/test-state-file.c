@@ -118,6 +118,83 @@ static void direct_owner(void)
 	free(why);
 }
 
+/* What state.c writes from kept lines is what state_format() writes. */
+static void kept_lines(void)
+{
+	struct saved_state *s = sample();
+	char *line = state_format_lease(&s->leases[0]);
+	char *lines[] = { line };
+	char *whole = state_format(s), *with = state_format_with(s, lines);
+
+	CHECK(line && whole && with && strcmp(whole, with) == 0);
+	CHECK_MSG(line && !strchr(line, '\n'), "a lease's record is one line: %s", line ? line : "(none)");
+	CHECK(whole && strstr(whole, line));
+	free(line);
+	free(whole);
+	free(with);
+	saved_state_free(s);
+}
+
+/* saved_lease_equal() decides whether a kept line may be written again: it
+ * must see every change of anything the line says. */
+static void lease_equality(void)
+{
+	static const char *const changes[] = {
+		"id", "owner_uid", "owner_pid", "owner_name", "ioas_id", "releasing", "device count", "address",
+		"steps", "claim", "dev_id", "pt_id", "memlock_quota", "original_driver", "export count", "bar",
+		"range count", "range offset", "range length", "mapping count", "mapping address", "mapping bar",
+		"mapping offset", "mapping length", "mapping iova", "mapped",
+	};
+	struct saved_state *a = sample();
+
+	for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+		struct saved_state *b = sample();
+		struct saved_lease *l = &b->leases[0];
+		struct saved_device *d = &l->devices[0];
+		struct saved_export *e = &d->exports[0];
+		struct saved_mapping *mp = &l->mappings[0];
+		char *ta, *tb;
+
+		CHECK(saved_lease_equal(&a->leases[0], l));
+		switch (i) {
+		case 0: l->id++; break;
+		case 1: l->owner_uid++; break;
+		case 2: l->owner_pid++; break;
+		case 3: l->owner_name[1] = '2'; break;
+		case 4: l->ioas_id++; break;
+		case 5: l->releasing = true; break;
+		case 6: l->n_devices--; break;
+		case 7: d->address.device++; break;
+		case 8: d->steps_done &= ~(1u << ATTACH_PT); d->pt_id = 0; break;
+		case 9: d->steps_done &= ~(1u << ATTACH_CLAIM); d->claimed = false; break;
+		case 10: d->dev_id++; break;
+		case 11: d->pt_id++; break;
+		case 12: d->memlock_quota++; break;
+		case 13: d->original_driver[0] = 'E'; break;
+		case 14: d->n_exports = 0; break;
+		case 15: e->bar++; break;
+		case 16: e->n_ranges--; break;
+		case 17: e->ranges[1].offset++; break;
+		case 18: e->ranges[1].length++; break;
+		case 19: l->n_mappings = 0; break;
+		case 20: mp->address.bus++; break;
+		case 21: mp->bar++; break;
+		case 22: mp->offset++; break;
+		case 23: mp->length++; break;
+		case 24: mp->iova++; break;
+		case 25: mp->mapped = true; break;
+		}
+		ta = state_format_lease(&a->leases[0]);
+		tb = state_format_lease(l);
+		CHECK_MSG(!saved_lease_equal(&a->leases[0], l), "a change of %s is seen", changes[i]);
+		CHECK_MSG(ta && tb && strcmp(ta, tb) != 0, "a change of %s changes the line", changes[i]);
+		free(ta);
+		free(tb);
+		saved_state_free(b);
+	}
+	saved_state_free(a);
+}
+
 /* Replace the first occurrence of from in the sample's text by to and expect
  * a refusal whose message contains want. */
 static int refused(const char *from, const char *to, const char *want)
@@ -204,6 +281,8 @@ int main(void)
 	RUN(round_trip);
 	RUN(empty_state);
 	RUN(direct_owner);
+	RUN(kept_lines);
+	RUN(lease_equality);
 	RUN(refusals);
 	RUN(garbage);
 	return tap_done();
