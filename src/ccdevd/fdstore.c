@@ -110,12 +110,62 @@ oom:
 	return -ENOMEM;
 }
 
-static bool contains(const struct fdstore_entry *e, size_t n, const struct fdstore_entry *x)
+/* Entries in (name, fd) order, so that the stored and the wanted set are
+ * compared in one walk of both. */
+static int entry_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < n; i++)
-		if (e[i].fd == x->fd && strcmp(e[i].name, x->name) == 0)
-			return true;
-	return false;
+	const struct fdstore_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+static void sort_entries(struct fdstore_entry *e, size_t n)
+{
+	if (n > 1)
+		qsort(e, n, sizeof(*e), entry_cmp);
+}
+
+/* Walk have and want (both sorted): call out for each entry of one that the
+ * other lacks (removals: of have; additions: of want). */
+static void each_missing(const struct fdstore_entry *have, size_t n_have, const struct fdstore_entry *want,
+			 size_t n_want, bool removals, void (*out)(const struct fdstore_entry *e))
+{
+	size_t i = 0, k = 0;
+
+	while (i < n_have || k < n_want) {
+		int c = i == n_have ? 1 : k == n_want ? -1 : entry_cmp(&have[i], &want[k]);
+		if (c < 0 && removals)
+			out(&have[i]);
+		else if (c > 0 && !removals)
+			out(&want[k]);
+		i += c <= 0;
+		k += c >= 0;
+	}
+}
+
+static void store_remove(const struct fdstore_entry *e)
+{
+	char msg[FDSTORE_NAME_MAX + 64];
+	int r;
+
+	snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", e->name);
+	r = sd_pid_notify(0, false, msg);
+	if (r < 0)
+		log_warning_errno(r, "fd store: removing %s failed: %m", e->name);
+}
+
+static void store_add(const struct fdstore_entry *e)
+{
+	char msg[FDSTORE_NAME_MAX + 64];
+	int r;
+
+	/* FDPOLL=0: a pidfd turns readable when its process exits, and must
+	 * stay stored all the same: it is the owner's identity. */
+	snprintf(msg, sizeof msg, "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", e->name);
+	r = sd_pid_notify_with_fds(0, false, msg, &e->fd, 1);
+	if (r < 0)
+		log_warning_errno(r, "fd store: storing %s failed (%m); a restart would not find it.", e->name);
 }
 
 void fdstore_sync(struct manager *m)
@@ -123,7 +173,6 @@ void fdstore_sync(struct manager *m)
 	struct fdstore *s = &m->fdstore;
 	struct fdstore_entry *want;
 	size_t n_want;
-	char msg[FDSTORE_NAME_MAX + 64];
 	int r;
 
 	if (!s->enabled)
@@ -133,24 +182,10 @@ void fdstore_sync(struct manager *m)
 		log_error("Out of memory: the fd store is not updated; a restart now would lose the newest lease changes.");
 		return;
 	}
+	sort_entries(want, n_want);
 	/* Removals first: a name that comes back names another file. */
-	for (size_t i = 0; i < s->n_stored; i++)
-		if (!contains(want, n_want, &s->stored[i])) {
-			snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", s->stored[i].name);
-			r = sd_pid_notify(0, false, msg);
-			if (r < 0)
-				log_warning_errno(r, "fd store: removing %s failed: %m", s->stored[i].name);
-		}
-	for (size_t i = 0; i < n_want; i++)
-		if (!contains(s->stored, s->n_stored, &want[i])) {
-			/* FDPOLL=0: a pidfd turns readable when its process exits, and
-			 * must stay stored all the same: it is the owner's identity. */
-			snprintf(msg, sizeof msg, "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", want[i].name);
-			r = sd_pid_notify_with_fds(0, false, msg, &want[i].fd, 1);
-			if (r < 0)
-				log_warning_errno(r, "fd store: storing %s failed (%m); a restart would not find it.",
-						  want[i].name);
-		}
+	each_missing(s->stored, s->n_stored, want, n_want, true, store_remove);
+	each_missing(s->stored, s->n_stored, want, n_want, false, store_add);
 	fdstore_done(s);
 	s->stored = want;
 	s->n_stored = n_want;
@@ -198,6 +233,7 @@ int fdstore_receive(struct fdstore *s, struct fdstore_entry **ret, size_t *ret_n
 		if (name)
 			s->stored[s->n_stored++] = (struct fdstore_entry){ .name = name, .fd = e[i].fd };
 	}
+	sort_entries(s->stored, s->n_stored);
 	*ret = e;
 	*ret_n = (size_t)n;
 	return n;

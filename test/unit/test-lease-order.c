@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 #include "ccdevd/config.h"
 #include "ccdevd/device.h"
 #include "ccdevd/dmabuf.h"
+#include "ccdevd/fdstore.h"
 #include "ccdevd/group.h"
 #include "ccdevd/inventory.h"
 #include "ccdevd/kernel/iommufd.h"
@@ -1157,6 +1160,83 @@ static void test_state_defer(void)
 	world_done(&w);
 }
 
+/* ---- the fd store ---- */
+
+/* The notify messages that reached sock since the last call, each closed
+ * of its fds, joined by "; " with newlines as spaces. */
+static char *notified(int sock)
+{
+	char *all = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&all, &size);
+
+	for (;;) {
+		char buf[512], control[CMSG_SPACE(sizeof(int) * 4)];
+		struct iovec iov = { buf, sizeof buf - 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				     .msg_controllen = sizeof control };
+		ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0)
+			break;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+					close(((int *)CMSG_DATA(c))[i]);
+		buf[n] = '\0';
+		for (char *p = buf; *p; p++)
+			if (*p == '\n')
+				*p = ' ';
+		fprintf(f, "%s%s", ftell(f) ? "; " : "", buf);
+	}
+	fclose(f);
+	return all;
+}
+
+#define CHECK_NOTIFIED(sock, want)                                                    \
+	do {                                                                          \
+		_cleanup_free_ char *got_ = notified(sock);                           \
+		CHECK_MSG(got_ && strcmp(got_, want) == 0, "fd store got: %s", got_); \
+	} while (0)
+
+static void test_fdstore_sync(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct lease *second;
+	struct world w;
+
+	CHECK(strlen(root) + sizeof "/notify" <= sizeof sa.sun_path);
+	memcpy(sa.sun_path, root, strlen(root));
+	strcat(sa.sun_path, "/notify");
+	unlink(sa.sun_path);
+	CHECK(sock >= 0 && bind(sock, (struct sockaddr *)&sa, sizeof sa) == 0);
+	setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+	world_init(&w);
+	w.m->fdstore.enabled = true;
+
+	fdstore_sync(w.m);
+	CHECK_NOTIFIED(sock, "FDSTORE=1 FDPOLL=0 FDNAME=lease-1-iommufd");
+	attach(&w, dev(&w, "0000:02:00.0"), false);
+	fdstore_sync(w.m);
+	CHECK_NOTIFIED(sock, "FDSTORE=1 FDPOLL=0 FDNAME=lease-1-dev-0000_02_00_0");
+	fdstore_sync(w.m);
+	CHECK_NOTIFIED(sock, "");
+	second = new_lease(w.m);
+	fdstore_sync(w.m);
+	CHECK_NOTIFIED(sock, "FDSTORE=1 FDPOLL=0 FDNAME=lease-2-iommufd");
+	/* Removals before additions; what stayed is not sent again. */
+	lease_end(w.l, "test");
+	(void)second;
+	fdstore_sync(w.m);
+	CHECK_NOTIFIED(sock, "FDSTOREREMOVE=1 FDNAME=lease-1-dev-0000_02_00_0; FDSTOREREMOVE=1 FDNAME=lease-1-iommufd");
+	w.m->fdstore.enabled = false;
+	fdstore_done(&w.m->fdstore);
+	unsetenv("NOTIFY_SOCKET");
+	unlink(sa.sun_path);
+	world_done(&w);
+}
+
 int main(void)
 {
 	char name[256];
@@ -1212,6 +1292,9 @@ int main(void)
 	      "set is on a host driver, before any kernel call", test_reset_set_with_host_driver_member_refused());
 	POINT("a reset set is never split between owners: with one member leased to another uid the other is "
 	      "refused (ResetSetNotViable), nothing called", test_reset_set_split_between_owners_refused());
+
+	POINT("the fd store gets each lease fd once, when it is new, and is told to drop each one a lease no "
+	      "longer holds, drops first; an unchanged sync sends nothing", test_fdstore_sync());
 
 	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
 	      "limits.devices_per_connection, nothing called; through another name it attaches; one more lease "
