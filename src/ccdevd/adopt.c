@@ -25,8 +25,6 @@
 #include "state.h"
 #include "teardown.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
-
 /* Leases re-created only to be ended: ended once the daemon owns its bus
  * name, so that an owner listening for LeaseReleased from org.ccdevd1 hears
  * it (by id: a lease may end by itself before). */

@@ -13,6 +13,7 @@
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
+#include "state.h"
 #include "why.h"
 #include "worker.h"
 
@@ -117,6 +118,7 @@ static void on_restore_done(int r, void *userdata)
 	if (d) {
 		d->claim_job = NULL;
 		(void)inventory_refresh(job->manager->inventory, d);
+		state_save(job->manager);
 		if (r < 0)
 			log_dev(LOG_ERR, r, job->claiming_name, "claim",
 				"Returning to host driver %s after the lease ended failed: %m.",
@@ -161,6 +163,9 @@ static void on_claim_done(int r, void *userdata)
 	}
 	d->claim_job = NULL;
 	job->claiming = NULL;
+	/* The claim is over: the state file stops naming it (on success the
+	 * attach that follows writes it again, with the device in the lease). */
+	state_save(m);
 	if (r < 0) {
 		bool back = d->original_driver[0] && strcmp(d->driver, d->original_driver) == 0;
 		if (asprintf(&why, "Could not bind %s to vfio-pci (%s; is the vfio-pci module loaded?); %s", d->name,
@@ -200,14 +205,23 @@ static void step(struct attach_job *job)
 		}
 		if (attach_needs_claim(d)) {
 			r = lease_attach_check(job->lease, d, &why);
-			if (r >= 0)
-				r = worker_start(m->event, "claim", claim_in_worker, d, -1, CLAIM_SLOW_USEC, on_claim_done,
-						 on_claim_slow, job, &job->worker);
 			if (r < 0) {
 				fail_and_free(job, r, d->name, why);
 				return;
 			}
+			/* Reserved, and so named in the state file, before the worker
+			 * starts: a daemon killed during the claim leaves its
+			 * successor the host driver to give back. */
 			d->claim_job = job;
+			state_save_now(m);
+			r = worker_start(m->event, "claim", claim_in_worker, d, -1, CLAIM_SLOW_USEC, on_claim_done,
+					 on_claim_slow, job, &job->worker);
+			if (r < 0) {
+				d->claim_job = NULL;
+				state_save(m);
+				fail_and_free(job, r, d->name, NULL);
+				return;
+			}
 			job->claiming = d;
 			memcpy(job->claiming_name, d->name, sizeof job->claiming_name);
 			log_dev(LOG_INFO, 0, d->name, "claim", "Claiming for vfio-pci for lease %u, in a worker (host driver: %s).",
@@ -268,6 +282,7 @@ void attach_jobs_device_removed(struct manager *m, struct device *d)
 		return;
 	d->claim_job = NULL;
 	job->claiming = NULL;
+	state_save(m);
 	fail(job, -ENODEV, d->name, "it left the bus while it was claimed");
 }
 

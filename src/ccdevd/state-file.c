@@ -96,7 +96,6 @@ bool saved_lease_equal(const struct saved_lease *a, const struct saved_lease *b)
 	}
 	return true;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
 
 /* ---- reading ---- */
 

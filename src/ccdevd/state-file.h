@@ -39,6 +39,7 @@
 #include <sys/types.h>
 
 #include "bdf.h"
+#include "cleanup.h"
 #include "device.h"
 
 #define STATE_VERSION 1
@@ -139,5 +140,6 @@ bool saved_lease_equal(const struct saved_lease *a, const struct saved_lease *b)
 
 struct saved_state *saved_state_new(void);
 void saved_state_free(struct saved_state *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
 /* A saved_lease on its own (state.c keeps the last one written per lease). */
 void saved_lease_free(struct saved_lease *l);

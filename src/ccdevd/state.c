@@ -24,8 +24,6 @@
 
 #define STATE_FILE "state.json"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct saved_state *, saved_state_free)
-
 int state_init(struct manager *m)
 {
 	const char *dir = getenv("RUNTIME_DIRECTORY");
@@ -134,7 +132,7 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 
 	devices = inventory_devices(m->inventory, &n_devices);
 	for (size_t i = 0; i < n_devices; i++)
-		if (devices[i]->teardown_step != TEARDOWN_NONE)
+		if (devices[i]->teardown_step != TEARDOWN_NONE || devices[i]->claim_job)
 			k++;
 	s->teardowns = calloc(k ? k : 1, sizeof(*s->teardowns));
 	if (!s->teardowns)
@@ -142,6 +140,19 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 	for (size_t i = 0; i < n_devices; i++) {
 		struct device *d = devices[i];
 		struct saved_teardown *t;
+		if (d->teardown_step == TEARDOWN_NONE && d->claim_job) {
+			/* Being moved between drivers by an attach's worker: should
+			 * this daemon die meanwhile, the next one gives it back to
+			 * its host driver (no tenant had it: no reset). */
+			t = &s->teardowns[s->n_teardowns++];
+			*t = (struct saved_teardown){ .address = d->address, .step = TEARDOWN_DRIVER,
+						      .original_driver = strdup(d->original_driver),
+						      .reason = strdup("a claim for vfio-pci was under way when the "
+								       "previous ccdevd stopped") };
+			if (!t->original_driver || !t->reason)
+				return -ENOMEM;
+			continue;
+		}
 		if (d->teardown_step == TEARDOWN_NONE)
 			continue;
 		t = &s->teardowns[s->n_teardowns++];
@@ -251,6 +262,16 @@ void state_save(struct manager *m)
 	if (r < 0)
 		log_error_errno(r, "Cannot write %s (%m): a restart now would not know the newest lease changes.",
 				m->state_path);
+}
+
+void state_save_now(struct manager *m)
+{
+	unsigned deferred = m->state_deferred;
+
+	m->state_deferred = 0;
+	m->state_dirty = false;
+	state_save(m);
+	m->state_deferred = deferred;
 }
 
 void state_defer(struct manager *m)

@@ -26,6 +26,9 @@ void state_save(struct manager *m);
  * come before the reply.  Nested pairs write at the outermost flush. */
 void state_defer(struct manager *m);
 void state_flush(struct manager *m);
+/* state_save() at once, even between state_defer() and state_flush(): for
+ * a record that must be on disk before a worker acts (a claim). */
+void state_save_now(struct manager *m);
 static inline void state_flushp(struct manager **m)
 {
 	if (*m)

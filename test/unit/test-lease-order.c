@@ -35,6 +35,7 @@
 #include "ccdevd/memlock.h"
 #include "ccdevd/reset.h"
 #include "ccdevd/state.h"
+#include "ccdevd/state-file.h"
 #include "ccdevd/teardown.h"
 #include "ccdevd/user-limits.h"
 #include "bus-api.h"
@@ -1059,6 +1060,43 @@ static bool run_until_answered(struct world *w, const struct job_result *res, ui
 	return true;
 }
 
+/* The state file at root/state.json from now on. */
+static void use_state_file(struct world *w)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/state.json", root);
+	unlink(path);
+	w->m->state_path = strdup(path);
+}
+
+static void done_state_file(struct world *w)
+{
+	unlink(w->m->state_path);
+	free(w->m->state_path);
+	w->m->state_path = NULL;
+}
+
+/* 1 if the state file names d as one to give back to its host driver
+ * (teardown step "driver", original driver e1000e), 0 if not, -1 if it
+ * cannot be read. */
+static int saved_claim(struct world *w, const struct device *d)
+{
+	_cleanup_(saved_state_freep) struct saved_state *s = NULL;
+	_cleanup_free_ char *why = NULL;
+	int found = 0;
+
+	if (state_load(w->m, &s, &why) < 0) {
+		printf("# state file: %s\n", why ? why : "unreadable");
+		return -1;
+	}
+	for (size_t i = 0; i < s->n_teardowns; i++)
+		if (bdf_equal(&s->teardowns[i].address, &d->address))
+			found = s->teardowns[i].step == TEARDOWN_DRIVER &&
+				strcmp(s->teardowns[i].original_driver, "e1000e") == 0 ? 1 : -1;
+	return found;
+}
+
 /* The claim (host driver off, vfio-pci on) runs in a worker: while it has
  * not returned the device is reserved and the loop serves others; then the
  * open, bind and attach follow and the call is answered. */
@@ -1073,12 +1111,15 @@ static void test_attach_claim_in_worker(void)
 	struct device *d = dev(&w, "0000:02:00.0"), *k = dev(&w, "0000:03:00.0");
 	struct lease *other = new_lease(w.m);
 	CHECK(attach_needs_claim(d));
+	use_state_file(&w);
 	fake_hold_children(true);
 	fake_log_clear();
 	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
 	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
 		  res.answered, fake_children_running());
 	CHECK_LOG(ACTIONS, "");
+	/* Should the daemon die now, the next one gives the device back. */
+	CHECK_MSG(saved_claim(&w, d) == 1, "the state file does not name %s as being claimed", d->name);
 	CHECK(lease_attach(other, d, false, &ld, &why) == -EBUSY && !ld);
 	CHECK_MSG(why && strstr(why, "being claimed"), "%s", why ? why : "-");
 	/* Served meanwhile: another device is attached. */
@@ -1090,6 +1131,8 @@ static void test_attach_claim_in_worker(void)
 	CHECK_LOG(ACTIONS, CLAIM ", vfio:open, vfio:bind, vfio:attach_pt");
 	CHECK(d->lease == w.l && d->attachment && d->attachment->claimed && !d->claim_job);
 	CHECK_MSG(d->state == DEVICE_ASSIGNED, "state %s", device_state_to_string(d->state));
+	CHECK_MSG(saved_claim(&w, d) == 0, "the state file still names %s as being claimed", d->name);
+	done_state_file(&w);
 	world_done(&w);
 }
 
