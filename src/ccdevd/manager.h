@@ -39,6 +39,7 @@ struct manager {
 	unsigned next_lease_id;
 	struct memlock_saved *memlock_saved; /* owned; memlock.c */
 	char *state_path;           /* the restart state (state.h); NULL: none kept */
+	bool state_in_memory;       /* it is on tmpfs: no fsync (state_init) */
 	struct fdstore fdstore;     /* what the service manager holds for us */
 	bool adopting;              /* adopt.c at work: the state is written once it is done */
 	struct attach_job *attach_jobs; /* attaches waiting for a claim (attach-job.h) */

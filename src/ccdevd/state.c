@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -27,6 +29,7 @@
 int state_init(struct manager *m)
 {
 	const char *dir = getenv("RUNTIME_DIRECTORY");
+	struct statfs fs;
 
 	/* systemd lists several directories separated by ':'; ours is one. */
 	if (!dir || !dir[0] || strchr(dir, ':'))
@@ -37,6 +40,10 @@ int state_init(struct manager *m)
 		m->state_path = NULL;
 		return log_error_errno(ENOMEM, "Out of memory.");
 	}
+	/* fsync() guards against a power loss, which takes a file in memory
+	 * with it anyway; against a crash of the daemon rename() alone is
+	 * atomic.  /run is tmpfs. */
+	m->state_in_memory = statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
 	return 0;
 }
 
@@ -171,8 +178,9 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 	return 0;
 }
 
-/* Write path atomically: a reader sees the old file or the new one. */
-static int write_atomic(const char *path, const char *text)
+/* Write path atomically: a reader sees the old file or the new one; with
+ * sync, also after a power loss. */
+static int write_atomic(const char *path, const char *text, bool sync)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int fd = -1;
@@ -194,7 +202,7 @@ static int write_atomic(const char *path, const char *text)
 		}
 		done += (size_t)k;
 	}
-	if (fsync(fd) < 0 || rename(tmp, path) < 0) {
+	if ((sync && fsync(fd) < 0) || rename(tmp, path) < 0) {
 		int r = -errno;
 		unlink(tmp);
 		return r;
@@ -257,7 +265,7 @@ void state_save(struct manager *m)
 	if (r >= 0) {
 		lines = lease_lines(m, s);
 		text = lines ? state_format_with(s, lines) : NULL;
-		r = text ? write_atomic(m->state_path, text) : -ENOMEM;
+		r = text ? write_atomic(m->state_path, text, !m->state_in_memory) : -ENOMEM;
 	}
 	if (r < 0)
 		log_error_errno(r, "Cannot write %s (%m): a restart now would not know the newest lease changes.",

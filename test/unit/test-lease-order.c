@@ -1280,6 +1280,24 @@ static void test_fdstore_sync(void)
 	world_done(&w);
 }
 
+/* A state file in memory (tmpfs, as /run) is written without fsync. */
+static void test_state_in_memory(void)
+{
+	char dir[] = "/dev/shm/ccdevd-test-XXXXXX";
+	struct manager m = {};
+
+	if (!mkdtemp(dir)) {
+		CHECK_MSG(false, "no tmpfs at /dev/shm: %m");
+		return;
+	}
+	setenv("RUNTIME_DIRECTORY", dir, 1);
+	CHECK(state_init(&m) == 0 && m.state_path && strncmp(m.state_path, dir, strlen(dir)) == 0);
+	CHECK_MSG(m.state_in_memory, "%s is tmpfs, yet the state file would be fsynced", dir);
+	unsetenv("RUNTIME_DIRECTORY");
+	free(m.state_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	char name[256];
@@ -1338,6 +1356,8 @@ int main(void)
 
 	POINT("the fd store gets each lease fd once, when it is new, and is told to drop each one a lease no "
 	      "longer holds, drops first; an unchanged sync sends nothing", test_fdstore_sync());
+
+	POINT("a state file on tmpfs (as /run is) is written without fsync", test_state_in_memory());
 
 	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
 	      "limits.devices_per_connection, nothing called; through another name it attaches; one more lease "
