@@ -111,9 +111,6 @@ static int reply_attached(sd_bus_message *msg, struct lease *l, const struct bdf
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	int r;
 
-	/* CreateLeaseWithDevices' lease, with its devices, in one signal. */
-	if (one_call)
-		manager_announce_lease(l->manager, l);
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r >= 0 && one_call)
 		r = sd_bus_message_append(reply, "ohu", l->object_path, l->iommufd, l->ioas_id);
@@ -123,18 +120,25 @@ static int reply_attached(sd_bus_message *msg, struct lease *l, const struct bdf
 		struct lease_device *ld = lease_find_device(l, &bdfs[i]);
 		char name[BDF_STRING_MAX];
 
-		if (!ld)
-			return sd_bus_reply_method_errorf(msg, CCDEVD_ERROR_FAILED, "%s left the lease before the "
-							  "answer.", bdf_format(&bdfs[i], name));
+		if (!ld) {
+			r = sd_bus_reply_method_errorf(msg, CCDEVD_ERROR_FAILED, "%s left the lease before the "
+						       "answer.", bdf_format(&bdfs[i], name));
+			goto announce;
+		}
 		/* sd-bus sends a duplicate; ld->fd stays ours. */
 		r = one_call ? sd_bus_message_append(reply, "(shuu)", ld->name, ld->fd, ld->dev_id, ld->pt_id)
 			     : sd_bus_message_append(reply, "huu", ld->fd, ld->dev_id, ld->pt_id);
 	}
 	if (r >= 0 && one_call)
 		r = sd_bus_message_close_container(reply);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+announce:
+	/* CreateLeaseWithDevices' lease, with its devices, in one signal, after
+	 * the reply: the caller waits for that, not for the signal. */
+	if (one_call)
+		manager_announce_lease(l->manager, l);
+	return r;
 }
 
 static void on_attached_later(struct lease *l, int r, const char *what, const char *why, void *userdata)
@@ -738,7 +742,7 @@ int bus_read_create_lease_options(sd_bus_message *msg, sd_bus_error *error)
 }
 
 /* The lease for the caller's process, added to the manager. */
-static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct bus_caller *c, bool announce,
+static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct bus_caller *c,
 			    struct lease **ret, sd_bus_error *error)
 {
 	_cleanup_free_ char *why = NULL;
@@ -751,7 +755,8 @@ static int create_lease_for(struct manager *m, sd_bus_message *msg, const struct
 						.message = msg, .conn = c->conn }, ret, &why);
 	if (r < 0)
 		return lease_error(error, r, "Cannot create a lease", why);
-	manager_add_lease(m, *ret, announce);
+	/* Announced once its caller has the answer. */
+	manager_add_lease(m, *ret, false);
 	return 0;
 }
 
@@ -778,10 +783,13 @@ int bus_method_create_lease(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = bus_read_create_lease_options(msg, error);
 	if (r < 0)
 		return r;
-	r = create_lease_for(m, msg, &c, true, &l, error);
+	r = create_lease_for(m, msg, &c, &l, error);
 	if (r < 0)
 		return r;
-	return sd_bus_reply_method_return(msg, "ohu", l->object_path, l->iommufd, l->ioas_id);
+	r = sd_bus_reply_method_return(msg, "ohu", l->object_path, l->iommufd, l->ioas_id);
+	/* After the reply, which the caller waits for. */
+	manager_announce_lease(m, l);
+	return r;
 }
 
 /*
@@ -842,7 +850,7 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 	 * on an error, when this returns. */
 	_cleanup_(state_flushp) struct manager *deferred = m;
 	state_defer(m);
-	r = create_lease_for(m, msg, &c, false, &l, error);
+	r = create_lease_for(m, msg, &c, &l, error);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
