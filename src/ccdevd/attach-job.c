@@ -127,6 +127,33 @@ static void on_restore_done(int r, void *userdata)
 	job_unlink_free(job);
 }
 
+/* The attach after a claim failed (the open, bind or attach, or a check
+ * that changed meanwhile): the call fails now, and the device goes back to
+ * its host driver in a worker, reserved and named in the state file until
+ * then. */
+static void fail_and_give_back(struct attach_job *job, int r, const char *name, const char *why)
+{
+	struct manager *m = job->manager;
+	struct device *d;
+
+	fail(job, r, name, why);
+	d = inventory_find(m->inventory, &job->bdfs[job->next]);
+	job->claiming = d;
+	if (d) {
+		d->claim_job = job;
+		state_save_now(m);
+		if (worker_start(m->event, "restore", restore_in_worker, d, -1, CLAIM_SLOW_USEC, on_restore_done,
+				 NULL, job, &job->worker) >= 0)
+			return;
+		log_dev(LOG_ERR, 0, d->name, "claim", "Cannot start the worker that returns it to host driver %s; "
+			"it stays on vfio-pci.", d->original_driver[0] ? d->original_driver : "(none)");
+		d->claim_job = NULL;
+		job->claiming = NULL;
+	}
+	state_save(m);
+	job_unlink_free(job);
+}
+
 static void on_claim_done(int r, void *userdata)
 {
 	struct attach_job *job = userdata;
@@ -162,10 +189,6 @@ static void on_claim_done(int r, void *userdata)
 		return;
 	}
 	d->claim_job = NULL;
-	job->claiming = NULL;
-	/* The claim is over: the state file stops naming it (on success the
-	 * attach that follows writes it again, with the device in the lease). */
-	state_save(m);
 	if (r < 0) {
 		bool back = d->original_driver[0] && strcmp(d->driver, d->original_driver) == 0;
 		if (asprintf(&why, "Could not bind %s to vfio-pci (%s; is the vfio-pci module loaded?); %s", d->name,
@@ -174,14 +197,20 @@ static void on_claim_done(int r, void *userdata)
 				  : d->driver[0] ? "it is on another driver now: see the journal"
 						 : "it is left without a driver") < 0)
 			why = NULL;
+		/* The worker rolled back: the state file stops naming it. */
+		job->claiming = NULL;
+		state_save(m);
 		fail_and_free(job, r, d->name, why);
 		return;
 	}
+	/* On success the attach writes the state file, with the device in the
+	 * lease instead of being claimed. */
 	r = lease_attach_claimed(job->lease, d, job->raw, &ld, &why);
 	if (r < 0) {
-		fail_and_free(job, r, d->name, why);
+		fail_and_give_back(job, r, job->claiming_name, why);
 		return;
 	}
+	job->claiming = NULL;
 	job->next++;
 	step(job);
 }

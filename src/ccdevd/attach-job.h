@@ -11,9 +11,10 @@
  * reset set.  The devices are attached in the order given; each one
  * already on vfio-pci at once, each other one after its claim.
  *
- * If the lease ends meanwhile the call fails; a claim already done is
- * undone (the host driver restored, in a worker too) before the device is
- * free again.  If the device leaves the bus, the call fails.
+ * If the lease ends meanwhile, or the open, bind or attach after the claim
+ * fails, the call fails; a claim already done is undone (the host driver
+ * restored, in a worker too) before the device is free again.  If the
+ * device leaves the bus, the call fails.
  */
 
 #include <stdbool.h>

@@ -271,14 +271,15 @@ static int attach_device(struct lease *l, struct device *d, bool raw, bool claim
 		return -ENOMEM;
 	*ld = (struct lease_device){ .lease = l, .device = d, .fd = -1 };
 	memcpy(ld->name, d->name, sizeof ld->name);
-	/* Claimed by a worker (attach-job.h): the step is done, and its undo
-	 * is ours. */
+	/* Claimed by a worker (attach-job.h): the step is done. */
 	if (claimed) {
 		ld->claimed = true;
 		ld->steps_done |= 1u << ATTACH_CLAIM;
 	}
 
-	r = attach_run(ld, ATTACH_CLAIM, raw ? ATTACH_OPEN : ATTACH_PT, ret_why);
+	/* After a worker's claim its undo is the caller's, in a worker too
+	 * (attach-job.c); otherwise attach_run() undoes what it ran. */
+	r = attach_run(ld, claimed ? ATTACH_OPEN : ATTACH_CLAIM, raw ? ATTACH_OPEN : ATTACH_PT, ret_why);
 	if (r < 0) {
 		(void)inventory_refresh(m->inventory, d);
 		return r;

@@ -104,7 +104,8 @@ int lease_attach(struct lease *l, struct device *d, bool raw, struct lease_devic
 int lease_attach_check(struct lease *l, struct device *d, char **ret_why);
 
 /* lease_attach() of a device a worker claimed for it (attach-job.h): the
- * claim is not run again, and its undo (the host driver back) is ours. */
+ * claim is not run again, nor undone if the attach fails (the caller gives
+ * the host driver back, in a worker too). */
 int lease_attach_claimed(struct lease *l, struct device *d, bool raw, struct lease_device **ret, char **ret_why);
 
 /* BindDevice: the daemon binds and attaches a file it handed out unbound.

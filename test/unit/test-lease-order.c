@@ -1164,6 +1164,40 @@ static void test_attach_claim_lease_ends(void)
 	world_done(&w);
 }
 
+/* The open after a worker's claim fails: the call fails at once, and the
+ * host driver is given back in a worker, the device reserved (and named in
+ * the state file) until then. */
+static void test_attach_claim_open_fails(void)
+{
+	struct job_result res = {};
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	use_state_file(&w);
+	fake_log_clear();
+	fake_fail("vfio:open", 1, EACCES);
+	fake_hold_children(true);
+	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
+	fake_hold_children(false); /* the claim's worker ends */
+	fake_hold_children(true);  /* the restore's will wait */
+	CHECK_MSG(run_until_answered(&w, &res, 3 * 1000 * 1000), "the attach was not answered");
+	CHECK_MSG(res.r == -EACCES && !res.lease_gone, "r %d: %s", res.r, res.why);
+	CHECK_MSG(d->claim_job, "the device is not reserved while its host driver is given back");
+	CHECK_LOG(ACTIONS, CLAIM ", vfio:open!");
+	CHECK_MSG(saved_claim(&w, d) == 1, "the state file does not name %s as being given back", d->name);
+	fake_hold_children(false);
+	for (int i = 0; i < 100 && d->claim_job; i++)
+		(void)sd_event_run(w.m->event, 30 * 1000);
+	CHECK_MSG(!d->claim_job, "the device stays reserved");
+	CHECK_LOG(ACTIONS, CLAIM ", vfio:open!, " RESTORE);
+	CHECK(!d->lease && w.l->devices == NULL && strcmp(fake_device_driver(path_n), "e1000e") == 0);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	CHECK_MSG(saved_claim(&w, d) == 0, "the state file still names %s", d->name);
+	done_state_file(&w);
+	world_done(&w);
+}
+
 /* ---- one state write per call (state.c) ---- */
 
 static bool state_written(const char *path)
@@ -1357,6 +1391,8 @@ int main(void)
 	POINT("the fd store gets each lease fd once, when it is new, and is told to drop each one a lease no "
 	      "longer holds, drops first; an unchanged sync sends nothing", test_fdstore_sync());
 
+	POINT("an open failing after a worker's claim fails the call at once; the host driver is given back in a "
+	      "worker, the device reserved and in the state file until then", test_attach_claim_open_fails());
 	POINT("a state file on tmpfs (as /run is) is written without fsync", test_state_in_memory());
 
 	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
