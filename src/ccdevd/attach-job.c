@@ -116,13 +116,15 @@ static void on_restore_done(int r, void *userdata)
 
 	job->worker = NULL;
 	if (d) {
+		struct bdf address = d->address;
+		if (r < 0)
+			log_dev(LOG_ERR, r, job->claiming_name, "claim",
+				"Returning to host driver %s after a failed attach or the lease's end failed: %m.",
+				d->original_driver[0] ? d->original_driver : "(none)");
 		d->claim_job = NULL;
 		(void)inventory_refresh(job->manager->inventory, d);
 		state_save(job->manager);
-		if (r < 0)
-			log_dev(LOG_ERR, r, job->claiming_name, "claim",
-				"Returning to host driver %s after the lease ended failed: %m.",
-				d->original_driver[0] ? d->original_driver : "(none)");
+		manager_claim_ended(job->manager, &address);
 	}
 	job_unlink_free(job);
 }
@@ -151,6 +153,7 @@ static void fail_and_give_back(struct attach_job *job, int r, const char *name, 
 		job->claiming = NULL;
 	}
 	state_save(m);
+	manager_claim_ended(m, &job->bdfs[job->next]);
 	job_unlink_free(job);
 }
 
@@ -185,6 +188,8 @@ static void on_claim_done(int r, void *userdata)
 				 NULL, job, &job->worker) >= 0)
 			return;
 		d->claim_job = NULL;
+		state_save(m);
+		manager_claim_ended(m, &job->bdfs[job->next]);
 		job_unlink_free(job);
 		return;
 	}
@@ -200,7 +205,9 @@ static void on_claim_done(int r, void *userdata)
 		/* The worker rolled back: the state file stops naming it. */
 		job->claiming = NULL;
 		state_save(m);
-		fail_and_free(job, r, d->name, why);
+		fail(job, r, d->name, why);
+		manager_claim_ended(m, &job->bdfs[job->next]);
+		job_unlink_free(job);
 		return;
 	}
 	/* On success the attach writes the state file, with the device in the

@@ -156,6 +156,15 @@ void manager_device_released(struct manager *m, struct device *d)
 	manager_apply_rule(m, d, true);
 }
 
+void manager_claim_ended(struct manager *m, const struct bdf *address)
+{
+	struct device *d = inventory_find(m->inventory, address);
+
+	/* A reload may have stopped managing it while it was being claimed. */
+	if (d && !d->lease && !d->claim_job)
+		manager_apply_rule(m, d, true);
+}
+
 void manager_teardown_rested(struct manager *m)
 {
 	bus_replies_check(m);

@@ -64,6 +64,9 @@ void manager_device_changed(struct manager *m, struct device *d, unsigned change
  * managed). */
 void manager_device_released(struct manager *m, struct device *d);
 
+/* A claim for a lease (attach-job.h) ended without the device in it. */
+void manager_claim_ended(struct manager *m, const struct bdf *address);
+
 /* A teardown reached rest, or ended (teardown_resting()): the replies
  * waiting for it may go. */
 void manager_teardown_rested(struct manager *m);

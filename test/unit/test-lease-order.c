@@ -1198,6 +1198,44 @@ static void test_attach_claim_open_fails(void)
 	world_done(&w);
 }
 
+/* A reload stops managing a device while it is being claimed: it stays
+ * published while claimed and while its host driver is given back after the
+ * attach failed, and is unpublished once that is done. */
+static void test_attach_claim_reload(void)
+{
+	struct manager_options o = { .config_path_explicit = true };
+	_cleanup_free_ char *error = NULL;
+	char path[PATH_MAX];
+	struct job_result res = {};
+	struct world w;
+	FILE *f;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	snprintf(path, sizeof path, "%s/reload.json", root);
+	f = fopen(path, "we");
+	CHECK(f && fputs("{ \"devices\": [ { \"address\": \"0000:03:00.0\" } ] }", f) >= 0 && fclose(f) == 0);
+	o.config_path = path;
+	w.m->options = &o;
+	fake_fail("vfio:open", 1, EACCES);
+	fake_hold_children(true);
+	CHECK(d->managed && attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
+	CHECK_MSG(manager_reload(w.m, &error) == 0, "%s", error ? error : "");
+	CHECK_MSG(d->managed, "unpublished while it is being claimed");
+	fake_hold_children(false);
+	fake_hold_children(true);
+	CHECK_MSG(run_until_answered(&w, &res, 3 * 1000 * 1000) && res.r == -EACCES, "r %d", res.r);
+	CHECK_MSG(d->managed && d->claim_job, "unpublished while its host driver is given back");
+	fake_hold_children(false);
+	for (int i = 0; i < 100 && d->claim_job; i++)
+		(void)sd_event_run(w.m->event, 30 * 1000);
+	d = dev(&w, "0000:02:00.0");
+	CHECK_MSG(d && !d->claim_job && !d->managed && !d->rule, "still published without a rule once it is back");
+	CHECK(d && strcmp(fake_device_driver(path_n), "e1000e") == 0);
+	unlink(path);
+	world_done(&w);
+}
+
 /* ---- one state write per call (state.c) ---- */
 
 static bool state_written(const char *path)
@@ -1393,6 +1431,8 @@ int main(void)
 
 	POINT("an open failing after a worker's claim fails the call at once; the host driver is given back in a "
 	      "worker, the device reserved and in the state file until then", test_attach_claim_open_fails());
+	POINT("a reload that stops managing a device mid-claim leaves it published until the claim is undone "
+	      "after a failed attach, then unpublishes it", test_attach_claim_reload());
 	POINT("a state file on tmpfs (as /run is) is written without fsync", test_state_in_memory());
 
 	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
