@@ -152,12 +152,13 @@ int proc_pidfd_euid(int pidfd, pid_t pid, uid_t *ret)
 
 	if (ioctl(pidfd, PIDFD_GET_INFO, &info) == 0) {
 		*ret = (uid_t)info.euid;
-		return 0;
-	}
-	if (errno == ESRCH)
+		r = 0;
+	} else if (errno == ESRCH)
 		return -ESRCH;
-	/* ENOTTY or EINVAL: a kernel before 6.13. */
-	r = status_euid(pid, ret);
+	else /* ENOTTY or EINVAL: a kernel before 6.13. */
+		r = status_euid(pid, ret);
+	/* Read while the process still runs: a zombie, whose PID may still
+	 * be the caller's, answers PIDFD_GET_INFO too. */
 	if (r >= 0 && poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 0) != 0)
 		r = -ESRCH;
 	return r;

@@ -30,8 +30,8 @@ int proc_pidfd_pid(int pidfd, pid_t *ret);
 /* The effective uid (what SO_PEERCRED, and so the bus, records for a
  * connection) of the process pidfd refers to, whose PID is pid: from the
  * pidfd itself (PIDFD_GET_INFO, one ioctl, since Linux 6.13), else from
- * /proc/PID/status read while the pidfd's process still runs, so that a
- * reused PID cannot answer.  -ESRCH once that process has exited. */
+ * /proc/PID/status, so that a reused PID cannot answer.  -ESRCH once that
+ * process has exited, a zombie included (the pidfd polls readable). */
 int proc_pidfd_euid(int pidfd, pid_t pid, uid_t *ret);
 
 /* The size of a dma-buf fd, from /proc/self/fdinfo ("exp_name" proves it is
