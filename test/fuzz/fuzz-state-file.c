@@ -4,8 +4,11 @@
  * restarted daemon trusts to say what each fd of its fd store is.  Any text:
  * a refusal always says why and returns nothing; what is accepted formats
  * back to text that parses again to the same text (the writer and the
- * strict reader agree on everything either can say).
+ * strict reader agree on everything either can say), and each lease read
+ * back equals the one it was written from (saved_lease_equal), whose kept
+ * line then gives the same file (state_format_with, as state.c writes).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ccdevd/state-file.h"
@@ -37,6 +40,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(r == 0);
 	reformatted = state_format(again);
 	FUZZ_ASSERT(reformatted && strcmp(formatted, reformatted) == 0);
+	FUZZ_ASSERT(again->n_leases == s->n_leases);
+	{
+		char **lines = calloc(s->n_leases + 1, sizeof(char *)), *with;
+
+		FUZZ_ASSERT(lines);
+		for (size_t i = 0; i < s->n_leases; i++) {
+			FUZZ_ASSERT(saved_lease_equal(&s->leases[i], &again->leases[i]));
+			lines[i] = state_format_lease(&again->leases[i]);
+			FUZZ_ASSERT(lines[i]);
+		}
+		with = state_format_with(s, lines);
+		FUZZ_ASSERT(with && strcmp(with, formatted) == 0);
+		free(with);
+		for (size_t i = 0; i < s->n_leases; i++)
+			free(lines[i]);
+		free(lines);
+	}
 out:
 	saved_state_free(s);
 	saved_state_free(again);
