@@ -32,8 +32,7 @@ static void manager_free(struct manager *m)
 		return;
 	/* What is left in place stays in the state file and the fd store for
 	 * the next start: nothing below may rewrite them. */
-	free(m->state_path);
-	m->state_path = NULL;
+	state_done(m);
 	adopt_forget(m);
 	/*
 	 * Stopping does not tear leases down: the VMs keep the fds they were

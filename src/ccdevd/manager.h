@@ -40,6 +40,9 @@ struct manager {
 	struct memlock_saved *memlock_saved; /* owned; memlock.c */
 	char *state_path;           /* the restart state (state.h); NULL: none kept */
 	bool state_in_memory;       /* it is on tmpfs: no fsync (state_init) */
+	char *state_spare_path;     /* a temporary file made for the next write, */
+	int state_spare_fd;         /* ... open (valid while the path is set) */
+	sd_event_source *state_refill; /* makes the next one, after a write */
 	struct fdstore fdstore;     /* what the service manager holds for us */
 	bool adopting;              /* adopt.c at work: the state is written once it is done */
 	struct attach_job *attach_jobs; /* attaches waiting for a claim (attach-job.h) */

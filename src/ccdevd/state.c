@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "state.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +28,26 @@
 
 #define STATE_FILE "state.json"
 
+/* A daemon that died left its temporary file (state.json.XXXXXX, from
+ * mkostemp): nothing names it, and state.json.bad is no such file. */
+static void remove_stale_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	const size_t prefix = strlen(STATE_FILE ".");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		bool temp = strncmp(e->d_name, STATE_FILE ".", prefix) == 0 && strlen(e->d_name) == prefix + 6;
+		for (size_t i = prefix; temp && e->d_name[i]; i++)
+			temp = isalnum((unsigned char)e->d_name[i]);
+		if (temp && unlinkat(dirfd(d), e->d_name, 0) == 0)
+			log_debug("Removed %s/%s, a temporary file of an earlier daemon.", dir, e->d_name);
+	}
+	closedir(d);
+}
+
 int state_init(struct manager *m)
 {
 	const char *dir = getenv("RUNTIME_DIRECTORY");
@@ -44,6 +66,7 @@ int state_init(struct manager *m)
 	 * with it anyway; against a crash of the daemon rename() alone is
 	 * atomic.  /run is tmpfs. */
 	m->state_in_memory = statfs(dir, &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+	remove_stale_temps(dir);
 	return 0;
 }
 
@@ -178,36 +201,107 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 	return 0;
 }
 
-/* Write path atomically: a reader sees the old file or the new one; with
- * sync, also after a power loss. */
-static int write_atomic(const char *path, const char *text, bool sync)
+/* A new temporary file beside the state file, for a write to go to. */
+static int new_temp(const char *state_path, char **ret_path)
 {
 	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -1;
-	size_t len = strlen(text), done = 0;
+	int fd;
 
-	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+	if (asprintf(&tmp, "%s.XXXXXX", state_path) < 0)
 		return -ENOMEM;
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	*ret_path = TAKE_PTR(tmp);
+	return fd;
+}
+
+static void drop_spare(struct manager *m)
+{
+	if (!m->state_spare_path)
+		return;
+	safe_close(m->state_spare_fd);
+	unlink(m->state_spare_path);
+	free(m->state_spare_path);
+	m->state_spare_path = NULL;
+}
+
+void state_done(struct manager *m)
+{
+	m->state_refill = sd_event_source_disable_unref(m->state_refill);
+	drop_spare(m);
+	free(m->state_path);
+	m->state_path = NULL;
+}
+
+/* After a write, once the caller has its answer: the temporary file for the
+ * next one.  Creating a file is the costliest part of a write on tmpfs, and
+ * the write comes before a method's reply. */
+static int on_refill(sd_event_source *s, void *userdata)
+{
+	struct manager *m = userdata;
+	char *path = NULL;
+	int fd;
+
+	m->state_refill = sd_event_source_unref(m->state_refill);
+	if (m->state_spare_path || !m->state_path)
+		return 0;
+	fd = new_temp(m->state_path, &path);
+	if (fd < 0)
+		return 0; /* the next write makes its own */
+	m->state_spare_fd = fd;
+	m->state_spare_path = path;
+	return 0;
+}
+
+/* text to the temporary file fd at tmp, then renamed over path. */
+static int write_renamed(int fd, const char *tmp, const char *path, const char *text, bool sync)
+{
+	size_t len = strlen(text), done = 0;
+
 	while (done < len) {
 		ssize_t k = write(fd, text + done, len - done);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k < 0) {
-			int r = -errno;
-			unlink(tmp);
-			return r;
-		}
+		if (k < 0)
+			return -errno;
 		done += (size_t)k;
 	}
-	if ((sync && fsync(fd) < 0) || rename(tmp, path) < 0) {
-		int r = -errno;
-		unlink(tmp);
-		return r;
-	}
+	if ((sync && fsync(fd) < 0) || rename(tmp, path) < 0)
+		return -errno;
 	return 0;
+}
+
+/* Write the state file atomically: a reader sees the old file or the new
+ * one; with sync, also after a power loss. */
+static int write_atomic(struct manager *m, const char *text, bool sync)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (m->event && !m->state_refill && sd_event_add_defer(m->event, &m->state_refill, on_refill, m) < 0)
+		m->state_refill = NULL;
+	if (m->state_spare_path) {
+		fd = m->state_spare_fd;
+		tmp = TAKE_PTR(m->state_spare_path);
+		r = write_renamed(fd, tmp, m->state_path, text, sync);
+		/* ENOENT: someone removed it (another ccdevd starting on this
+		 * directory); a fresh one below. */
+		if (r != -ENOENT)
+			goto done;
+		fd = safe_close(fd);
+		free(tmp);
+		tmp = NULL;
+	}
+	fd = new_temp(m->state_path, &tmp);
+	if (fd < 0)
+		return fd;
+	r = write_renamed(fd, tmp, m->state_path, text, sync);
+done:
+	if (r < 0)
+		unlink(tmp);
+	return r;
 }
 
 /* Each lease's line of the file, rendered again only if its record changed
@@ -265,7 +359,7 @@ void state_save(struct manager *m)
 	if (r >= 0) {
 		lines = lease_lines(m, s);
 		text = lines ? state_format_with(s, lines) : NULL;
-		r = text ? write_atomic(m->state_path, text, !m->state_in_memory) : -ENOMEM;
+		r = text ? write_atomic(m, text, !m->state_in_memory) : -ENOMEM;
 	}
 	if (r < 0)
 		log_error_errno(r, "Cannot write %s (%m): a restart now would not know the newest lease changes.",

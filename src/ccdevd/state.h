@@ -15,6 +15,9 @@ struct saved_state;
 /* Where the state lives: $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=),
  * else /run/ccdevd. */
 int state_init(struct manager *m);
+/* At exit: the temporary file kept for the next write goes (the state file
+ * stays, for the next start). */
+void state_done(struct manager *m);
 
 /* Write the state file and sync the fd store; a failure is logged (the
  * daemon goes on: what it does is right, only a restart would lose it). */

@@ -9,7 +9,9 @@
  * private sd-bus object that is never connected (emissions fail quietly).
  */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -284,6 +286,7 @@ static void world_done(struct world *w)
 		teardown_abandon(m, devices[i]);
 	}
 	CHECK_MSG(fake_open_files() == 0, "%u device file(s) left open", fake_open_files());
+	state_done(m);
 	inventory_free(m->inventory);
 	config_free(m->config);
 	memlock_forget(m);
@@ -1073,8 +1076,7 @@ static void use_state_file(struct world *w)
 static void done_state_file(struct world *w)
 {
 	unlink(w->m->state_path);
-	free(w->m->state_path);
-	w->m->state_path = NULL;
+	state_done(w->m);
 }
 
 /* 1 if the state file names d as one to give back to its host driver
@@ -1270,8 +1272,7 @@ static void test_state_defer(void)
 	state_save(w.m);
 	CHECK_MSG(state_written(path), "a save outside state_defer did not write at once");
 	unlink(path);
-	free(w.m->state_path);
-	w.m->state_path = NULL;
+	state_done(w.m);
 	world_done(&w);
 }
 
@@ -1352,6 +1353,71 @@ static void test_fdstore_sync(void)
 	world_done(&w);
 }
 
+/* The files in root whose names start with prefix. */
+static unsigned files_named(const char *prefix)
+{
+	DIR *d = opendir(root);
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+/* Each write leaves, once the loop runs again, a temporary file made for
+ * the next write (off the reply's path); the next write renames it into
+ * place, or makes another if it was removed.  At the end none is left, and
+ * at start an earlier daemon's is removed, the set-aside state.json.bad
+ * kept. */
+static void test_state_spare(void)
+{
+	char stale[PATH_MAX + 32], bad[PATH_MAX + 32];
+	struct world w;
+	struct manager m = {};
+	int fd;
+
+	world_init(&w);
+	use_state_file(&w);
+	state_save(w.m);
+	CHECK_MSG(files_named("state.json.") == 0 && files_named("state.json") == 1, "%u temporary file(s)",
+		  files_named("state.json."));
+	(void)sd_event_run(w.m->event, 0);
+	CHECK_MSG(w.m->state_spare_path && files_named("state.json.") == 1, "no temporary file made for the next write");
+	state_save(w.m);
+	CHECK_MSG(!w.m->state_spare_path && files_named("state.json.") == 0, "the next write did not use it");
+	(void)sd_event_run(w.m->event, 0);
+	CHECK(w.m->state_spare_path && files_named("state.json.") == 1);
+	/* Removed behind its back (another ccdevd starting here): the write
+	 * still lands, through a fresh temporary file. */
+	CHECK(w.m->state_spare_path && unlink(w.m->state_spare_path) == 0 && unlink(w.m->state_path) == 0);
+	state_save(w.m);
+	CHECK_MSG(state_written(w.m->state_path) && files_named("state.json.") == 0,
+		  "a write whose temporary file was removed did not land");
+	(void)sd_event_run(w.m->event, 0);
+	unlink(w.m->state_path);
+	state_done(w.m);
+	CHECK_MSG(files_named("state.json") == 0, "%u file(s) left", files_named("state.json"));
+	world_done(&w);
+
+	snprintf(stale, sizeof stale, "%s/state.json.Ab12Cd", root);
+	snprintf(bad, sizeof bad, "%s/state.json.bad", root);
+	fd = open(stale, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && close(fd) == 0);
+	fd = open(bad, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && close(fd) == 0);
+	setenv("RUNTIME_DIRECTORY", root, 1);
+	CHECK(state_init(&m) == 0);
+	unsetenv("RUNTIME_DIRECTORY");
+	CHECK_MSG(access(stale, F_OK) < 0 && access(bad, F_OK) == 0, "stale temporary file %s, state.json.bad %s",
+		  access(stale, F_OK) == 0 ? "kept" : "removed", access(bad, F_OK) == 0 ? "kept" : "removed");
+	unlink(bad);
+	state_done(&m);
+}
+
 /* A state file in memory (tmpfs, as /run) is written without fsync. */
 static void test_state_in_memory(void)
 {
@@ -1366,7 +1432,7 @@ static void test_state_in_memory(void)
 	CHECK(state_init(&m) == 0 && m.state_path && strncmp(m.state_path, dir, strlen(dir)) == 0);
 	CHECK_MSG(m.state_in_memory, "%s is tmpfs, yet the state file would be fsynced", dir);
 	unsetenv("RUNTIME_DIRECTORY");
-	free(m.state_path);
+	state_done(&m);
 	rmdir(dir);
 }
 
@@ -1433,6 +1499,8 @@ int main(void)
 	      "worker, the device reserved and in the state file until then", test_attach_claim_open_fails());
 	POINT("a reload that stops managing a device mid-claim leaves it published until the claim is undone "
 	      "after a failed attach, then unpublishes it", test_attach_claim_reload());
+	POINT("each state write leaves a temporary file for the next, made after it; none is left at the end, and "
+	      "an earlier daemon's is removed at start", test_state_spare());
 	POINT("a state file on tmpfs (as /run is) is written without fsync", test_state_in_memory());
 
 	POINT("per connection (a bus name): a second lease's device is LimitExceeded naming "
