@@ -79,9 +79,10 @@ void manager_feature_found(struct manager *m, enum kernel_feature f);
 
 /* Adds l; with announce, InterfacesAdded goes out at once.  Without it, l
  * is announced by manager_announce_lease(), with what it holds by then, and
- * its property changes before that are not sent (CreateLeaseWithDevices:
- * one signal for the lease and its devices).  A lease that ends before it
- * is announced ends without signals: nobody was told of it. */
+ * its property changes before that are not sent: CreateLease and
+ * CreateLeaseWithDevices announce right after their reply, the latter with
+ * its devices in the one signal.  A lease that ends before it is announced
+ * ends without signals: nobody was told of it. */
 void manager_add_lease(struct manager *m, struct lease *l, bool announce);
 void manager_announce_lease(struct manager *m, struct lease *l);
 /* A direct connection closed: the leases it created end. */
