@@ -109,6 +109,21 @@ static void on_claim_slow(void *userdata)
 
 static void step(struct attach_job *job);
 
+/* The claim is over with the device in no lease: unreserved, no longer in
+ * the state file, its rule applied again (a reload may have come
+ * meanwhile); the job goes. */
+static void claim_over(struct attach_job *job)
+{
+	struct manager *m = job->manager;
+
+	if (job->claiming)
+		job->claiming->claim_job = NULL;
+	job->claiming = NULL;
+	state_save(m);
+	manager_claim_ended(m, &job->bdfs[job->next]);
+	job_unlink_free(job);
+}
+
 static void on_restore_done(int r, void *userdata)
 {
 	struct attach_job *job = userdata;
@@ -116,45 +131,30 @@ static void on_restore_done(int r, void *userdata)
 
 	job->worker = NULL;
 	if (d) {
-		struct bdf address = d->address;
 		if (r < 0)
 			log_dev(LOG_ERR, r, job->claiming_name, "claim",
 				"Returning to host driver %s after a failed attach or the lease's end failed: %m.",
 				d->original_driver[0] ? d->original_driver : "(none)");
 		d->claim_job = NULL;
+		job->claiming = NULL; /* the refresh may make it anew */
 		(void)inventory_refresh(job->manager->inventory, d);
-		state_save(job->manager);
-		manager_claim_ended(job->manager, &address);
 	}
-	job_unlink_free(job);
+	claim_over(job);
 }
 
-/* The attach after a claim failed (the open, bind or attach, or a check
- * that changed meanwhile): the call fails now, and the device goes back to
- * its host driver in a worker, reserved and named in the state file until
- * then. */
-static void fail_and_give_back(struct attach_job *job, int r, const char *name, const char *why)
+/* Give the claimed device d back to its host driver in a worker, reserved
+ * and named in the state file until then (on_restore_done). */
+static void give_back(struct attach_job *job, struct device *d)
 {
-	struct manager *m = job->manager;
-	struct device *d;
-
-	fail(job, r, name, why);
-	d = inventory_find(m->inventory, &job->bdfs[job->next]);
 	job->claiming = d;
-	if (d) {
-		d->claim_job = job;
-		state_save_now(m);
-		if (worker_start(m->event, "restore", restore_in_worker, d, -1, CLAIM_SLOW_USEC, on_restore_done,
-				 NULL, job, &job->worker) >= 0)
-			return;
-		log_dev(LOG_ERR, 0, d->name, "claim", "Cannot start the worker that returns it to host driver %s; "
-			"it stays on vfio-pci.", d->original_driver[0] ? d->original_driver : "(none)");
-		d->claim_job = NULL;
-		job->claiming = NULL;
-	}
-	state_save(m);
-	manager_claim_ended(m, &job->bdfs[job->next]);
-	job_unlink_free(job);
+	d->claim_job = job;
+	state_save_now(job->manager);
+	if (worker_start(job->manager->event, "restore", restore_in_worker, d, -1, CLAIM_SLOW_USEC, on_restore_done,
+			 NULL, job, &job->worker) >= 0)
+		return;
+	log_dev(LOG_ERR, 0, d->name, "claim", "Cannot start the worker that returns it to host driver %s; it stays "
+		"on vfio-pci.", d->original_driver[0] ? d->original_driver : "(none)");
+	claim_over(job);
 }
 
 static void on_claim_done(int r, void *userdata)
@@ -182,18 +182,14 @@ static void on_claim_done(int r, void *userdata)
 	d->claim_job = job;
 	if (!job->lease) {
 		/* The lease ended meanwhile: give the device back as it was (to
-		 * no driver, if it had none). */
-		if (r >= 0 &&
-		    worker_start(m->event, "restore", restore_in_worker, d, -1, CLAIM_SLOW_USEC, on_restore_done,
-				 NULL, job, &job->worker) >= 0)
-			return;
-		d->claim_job = NULL;
-		state_save(m);
-		manager_claim_ended(m, &job->bdfs[job->next]);
-		job_unlink_free(job);
+		 * no driver, if it had none); a failed claim the worker rolled
+		 * back already. */
+		if (r >= 0)
+			give_back(job, d);
+		else
+			claim_over(job);
 		return;
 	}
-	d->claim_job = NULL;
 	if (r < 0) {
 		bool back = d->original_driver[0] && strcmp(d->driver, d->original_driver) == 0;
 		if (asprintf(&why, "Could not bind %s to vfio-pci (%s; is the vfio-pci module loaded?); %s", d->name,
@@ -202,22 +198,27 @@ static void on_claim_done(int r, void *userdata)
 				  : d->driver[0] ? "it is on another driver now: see the journal"
 						 : "it is left without a driver") < 0)
 			why = NULL;
-		/* The worker rolled back: the state file stops naming it. */
-		job->claiming = NULL;
-		state_save(m);
+		/* The worker rolled back. */
 		fail(job, r, d->name, why);
-		manager_claim_ended(m, &job->bdfs[job->next]);
-		job_unlink_free(job);
+		claim_over(job);
 		return;
 	}
 	/* On success the attach writes the state file, with the device in the
-	 * lease instead of being claimed. */
+	 * lease instead of being claimed.  Its refresh may make the device
+	 * anew: job->claiming is not used after. */
+	d->claim_job = NULL;
+	job->claiming = NULL;
 	r = lease_attach_claimed(job->lease, d, job->raw, &ld, &why);
 	if (r < 0) {
-		fail_and_give_back(job, r, job->claiming_name, why);
+		/* The call fails now; the device goes back to its host driver. */
+		fail(job, r, job->claiming_name, why);
+		d = inventory_find(m->inventory, &job->bdfs[job->next]);
+		if (d)
+			give_back(job, d);
+		else
+			claim_over(job);
 		return;
 	}
-	job->claiming = NULL;
 	job->next++;
 	step(job);
 }
@@ -249,17 +250,16 @@ static void step(struct attach_job *job)
 			 * starts: a daemon killed during the claim leaves its
 			 * successor the host driver to give back. */
 			d->claim_job = job;
+			job->claiming = d;
+			memcpy(job->claiming_name, d->name, sizeof job->claiming_name);
 			state_save_now(m);
 			r = worker_start(m->event, "claim", claim_in_worker, d, -1, CLAIM_SLOW_USEC, on_claim_done,
 					 on_claim_slow, job, &job->worker);
 			if (r < 0) {
-				d->claim_job = NULL;
-				state_save(m);
-				fail_and_free(job, r, d->name, NULL);
+				fail(job, r, d->name, NULL);
+				claim_over(job);
 				return;
 			}
-			job->claiming = d;
-			memcpy(job->claiming_name, d->name, sizeof job->claiming_name);
 			log_dev(LOG_INFO, 0, d->name, "claim", "Claiming for vfio-pci for lease %u, in a worker (host driver: %s).",
 				job->lease->id, d->driver[0] ? d->driver : "none");
 			return;
