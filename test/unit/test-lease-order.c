@@ -1099,6 +1099,13 @@ static int saved_claim(struct world *w, const struct device *d)
 	return found;
 }
 
+/* Run the loop (up to 3 s) until d is no longer reserved for a claim. */
+static void run_while_reserved(struct world *w, const struct device *d)
+{
+	for (int i = 0; i < 100 && d->claim_job; i++)
+		(void)sd_event_run(w->m->event, 30 * 1000);
+}
+
 /* The claim (host driver off, vfio-pci on) runs in a worker: while it has
  * not returned the device is reserved and the loop serves others; then the
  * open, bind and attach follow and the call is answered. */
@@ -1157,8 +1164,7 @@ static void test_attach_claim_lease_ends(void)
 	CHECK_MSG(strstr(res.why, "the lease ended (test)"), "%s", res.why);
 	CHECK(d->claim_job);
 	fake_hold_children(false);
-	for (int i = 0; i < 100 && d->claim_job; i++)
-		(void)sd_event_run(w.m->event, 30 * 1000);
+	run_while_reserved(&w, d);
 	CHECK_MSG(!d->claim_job, "the device stays reserved");
 	CHECK_LOG(ACTIONS, "iommufd:destroy, " CLAIM ", " RESTORE);
 	CHECK(!d->lease && strcmp(fake_device_driver(path_n), "e1000e") == 0);
@@ -1189,8 +1195,7 @@ static void test_attach_claim_open_fails(void)
 	CHECK_LOG(ACTIONS, CLAIM ", vfio:open!");
 	CHECK_MSG(saved_claim(&w, d) == 1, "the state file does not name %s as being given back", d->name);
 	fake_hold_children(false);
-	for (int i = 0; i < 100 && d->claim_job; i++)
-		(void)sd_event_run(w.m->event, 30 * 1000);
+	run_while_reserved(&w, d);
 	CHECK_MSG(!d->claim_job, "the device stays reserved");
 	CHECK_LOG(ACTIONS, CLAIM ", vfio:open!, " RESTORE);
 	CHECK(!d->lease && w.l->devices == NULL && strcmp(fake_device_driver(path_n), "e1000e") == 0);
@@ -1229,8 +1234,7 @@ static void test_attach_claim_reload(void)
 	CHECK_MSG(run_until_answered(&w, &res, 3 * 1000 * 1000) && res.r == -EACCES, "r %d", res.r);
 	CHECK_MSG(d->managed && d->claim_job, "unpublished while its host driver is given back");
 	fake_hold_children(false);
-	for (int i = 0; i < 100 && d->claim_job; i++)
-		(void)sd_event_run(w.m->event, 30 * 1000);
+	run_while_reserved(&w, d);
 	d = dev(&w, "0000:02:00.0");
 	CHECK_MSG(d && !d->claim_job && !d->managed && !d->rule, "still published without a rule once it is back");
 	CHECK(d && strcmp(fake_device_driver(path_n), "e1000e") == 0);
