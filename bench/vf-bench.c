@@ -12,6 +12,11 @@
  *              disabling them: how long the kernel's write takes, and how
  *              much later the daemon has announced every VF (DeviceAdded,
  *              DeviceRemoved), per VF; ListDevices with 0 and N VFs;
+ *   direct     the same kernel work done here, without the daemon, VF by
+ *              VF with those before still held: vfio-pci bound through
+ *              driver_override and drivers_probe, an iommufd with an IOAS,
+ *              the cdev opened, bound and attached.  Its growth is the
+ *              kernel's; the daemon's own part is the difference;
  *   leases     one lease per VF, each acquired (CreateLease + AttachDevice,
  *              the VF claimed for vfio-pci on the way) and timed: the first
  *              eighth against the last, so growth shows as a ratio; the
@@ -27,6 +32,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +42,7 @@
 #include "bench.h"
 #include "bus-api.h"
 #include "cleanup.h"
+#include "kernel-uapi.h"
 
 #define MAX_VFS 127
 
@@ -144,6 +151,92 @@ static void attach(const char *lease, const char *bdf)
 		die(e.message ? e.message : "AttachDevice", r);
 }
 
+/* Write text to a sysfs file; errno on failure. */
+static int write_sysfs(const char *path, const char *text)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t len = (ssize_t)strlen(text);
+
+	if (fd < 0)
+		return errno;
+	return write(fd, text, (size_t)len) == len ? 0 : errno;
+}
+
+struct direct_vf {
+	int iommufd, dev;
+};
+
+/* What the daemon's claim and attach do for a VF, in-process: bind it to
+ * vfio-pci, then an iommufd with an IOAS and the cdev bound and attached. */
+static void direct_acquire(const char *bdf, struct direct_vf *out)
+{
+	struct iommu_option opt = { .size = sizeof(opt), .option_id = IOMMU_OPTION_RLIMIT_MODE,
+				    .op = IOMMU_OPTION_OP_SET, .val64 = 1 };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach_pt = { .argsz = sizeof(attach_pt) };
+	char path[192], target[256], cdev[64] = "";
+	struct dirent *e;
+	ssize_t n;
+	DIR *d;
+	int err;
+
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if ((err = write_sysfs(path, "vfio-pci")))
+		die(path, err);
+	if ((err = write_sysfs("/sys/bus/pci/drivers_probe", bdf)))
+		die("drivers_probe", err);
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/driver", bdf);
+	n = readlink(path, target, sizeof target - 1);
+	if (n < 0)
+		die(path, errno);
+	target[n] = 0;
+	if (strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "vfio-pci") != 0)
+		die("VF did not bind to vfio-pci", EREMOTEIO);
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	d = opendir(path);
+	if (!d)
+		die(path, errno);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "vfio", 4) == 0)
+			snprintf(cdev, sizeof cdev, "/dev/vfio/devices/%.32s", e->d_name);
+	closedir(d);
+	if (!cdev[0])
+		die("no VFIO cdev for the VF", ENODEV);
+
+	out->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (out->iommufd < 0)
+		die("open /dev/iommu", errno);
+	if (ioctl(out->iommufd, IOMMU_OPTION, &opt) < 0)
+		die("IOMMU_OPTION", errno);
+	if (ioctl(out->iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
+		die("IOMMU_IOAS_ALLOC", errno);
+	out->dev = open(cdev, O_RDWR | O_CLOEXEC);
+	if (out->dev < 0)
+		die(cdev, errno);
+	bind.iommufd = out->iommufd;
+	if (ioctl(out->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+		die("VFIO_DEVICE_BIND_IOMMUFD", errno);
+	attach_pt.pt_id = ioas.out_ioas_id;
+	if (ioctl(out->dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach_pt) < 0)
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT", errno);
+}
+
+/* Back to where the daemon's leases start: no driver, no override. */
+static void direct_release(const char *bdf, struct direct_vf *vf)
+{
+	char path[192];
+	int err;
+
+	safe_close(vf->dev);
+	safe_close(vf->iommufd);
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if ((err = write_sysfs(path, "")))
+		die(path, err);
+	if ((err = write_sysfs("/sys/bus/pci/drivers/vfio-pci/unbind", bdf)))
+		die("vfio-pci unbind", err);
+}
+
 /* Median of v[from..to). */
 static double median_of(const double *v, unsigned from, unsigned to)
 {
@@ -164,7 +257,8 @@ int main(int argc, char *argv[])
 	};
 	static char vf[MAX_VFS][16], leases[2 * MAX_VFS][128];
 	double en_kernel[64], en_daemon[64], dis_kernel[64], dis_daemon[64], list0[64], listn[64];
-	double acquire[MAX_VFS], rel[MAX_VFS];
+	double acquire[MAX_VFS], direct[MAX_VFS], rel[MAX_VFS];
+	static struct direct_vf held[MAX_VFS];
 	unsigned n = 0, base, count;
 	int rounds = 5, idle = 10, c;
 	long rss0, fds0, rss1, fds1, rss2, fds2;
@@ -245,6 +339,28 @@ int main(int argc, char *argv[])
 	/* ---- leases: one per VF ---- */
 	for (unsigned i = 0; i < n; i++)
 		vf_address(i, vf[i], sizeof vf[i]);
+	unsigned eighth = n / 8;
+
+	/* ---- direct: the kernel's part, one VF after another, all held ---- */
+	for (unsigned i = 0; i < n; i++) {
+		double t0 = now_us();
+		direct_acquire(vf[i], &held[i]);
+		direct[i] = now_us() - t0;
+		drain(bus);
+	}
+	for (unsigned i = 0; i < n; i++)
+		direct_release(vf[i], &held[i]);
+	/* Let the daemon see every VF without a driver again before it claims
+	 * them (its inventory follows the uevents). */
+	for (int i = 0; i < 20; i++) {
+		sd_bus_wait(bus, 100000);
+		drain(bus);
+	}
+	double d_first = median_of(direct, 0, eighth), d_last = median_of(direct, n - eighth, n);
+	printf("direct, VF 1..%u (bind, open, bind, attach): %8.1f ms (median)\n", eighth, d_first / 1e3);
+	printf("direct, VF %u..%u:                       %8.1f ms (median), ratio to the first %.2f\n",
+	       n - eighth + 1, n, d_last / 1e3, d_last / d_first);
+
 	drain(bus);
 	bench_daemon_cost(daemon_pid, &rss0, &fds0);
 	for (unsigned i = 0; i < n; i++) {
@@ -255,11 +371,15 @@ int main(int argc, char *argv[])
 		drain(bus);
 	}
 	bench_daemon_cost(daemon_pid, &rss1, &fds1);
-	unsigned eighth = n / 8;
 	double a_first = median_of(acquire, 0, eighth), a_last = median_of(acquire, n - eighth, n);
-	printf("acquire of VF 1..%u (claimed for vfio-pci): %8.1f ms (median)\n", eighth, a_first / 1e3);
-	printf("acquire of VF %u..%u:                      %8.1f ms (median), ratio to the first %.2f\n",
-	       n - eighth + 1, n, a_last / 1e3, a_last / a_first);
+	printf("acquire of VF 1..%u (claimed for vfio-pci): %8.1f ms (median), %.2fx direct\n", eighth,
+	       a_first / 1e3, a_first / d_first);
+	printf("acquire of VF %u..%u:                      %8.1f ms (median), %.2fx direct, ratio to the first %.2f\n",
+	       n - eighth + 1, n, a_last / 1e3, a_last / d_last, a_last / a_first);
+	/* Medians of differences would pair unrelated rounds: the difference of
+	 * the medians is the daemon's part. */
+	printf("the daemon's part, VF 1..%u / %u..%u:      %8.1f ms / %.1f ms\n", eighth, n - eighth + 1, n,
+	       (a_first - d_first) / 1e3, (a_last - d_last) / 1e3);
 	printf("daemon with %u VFs leased:               %ld kB RSS, %ld fds (%ld kB idle, %ld fds)\n", n, rss1,
 	       fds1, rss0, fds0);
 	printf("per leased VF:                           %.1f kB RSS, %.2f fds\n", (double)(rss1 - rss0) / n,
