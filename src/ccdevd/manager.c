@@ -247,8 +247,13 @@ static void on_device_changed(struct device *d, unsigned mask, void *userdata)
 	if (mask & DEVICE_CHANGED_DRIVER) {
 		log_dev(LOG_INFO, 0, d->name, "inventory", "Driver now %s, state %s.",
 			d->driver[0] ? d->driver : "none", device_state_to_string(d->state));
-		/* A newly loaded vfio may bring the cdev feature. */
-		if (strcmp(d->driver, "vfio-pci") == 0 && features_probe(&m->features))
+		/* A newly loaded vfio may bring the cdev feature (and iommufd
+		 * with it).  Once both are there nothing a bind brings is
+		 * missing: each probe allocates an IOAS and maps a page, and
+		 * every claim and teardown binds vfio-pci. */
+		if (strcmp(d->driver, "vfio-pci") == 0 &&
+		    !(m->features.have[FEATURE_VFIO_CDEV] && m->features.have[FEATURE_IOMMUFD]) &&
+		    features_probe(&m->features))
 			bus_manager_emit_changed(m, "KernelFeatures");
 	}
 	if (d->managed)
