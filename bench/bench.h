@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 
@@ -139,6 +140,31 @@ static inline long bench_daemon_switches(pid_t pid)
 	}
 	closedir(d);
 	return total;
+}
+
+/* CPU time the daemon used so far, in ms (user + system, with that of its
+ * reaped children: the workers). */
+static inline double bench_daemon_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	long long cut, cst;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		die(path, errno);
+	if (!fgets(buf, sizeof buf, f))
+		die(path, EIO);
+	fclose(f);
+	/* Fields after the command's closing parenthesis: state is 3, utime 14. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &ut, &st, &cut,
+			 &cst) != 4)
+		die(path, EINVAL);
+	return (double)(ut + st + (unsigned long long)cut + (unsigned long long)cst) * 1e3 /
+	       (double)sysconf(_SC_CLK_TCK);
 }
 
 static inline pid_t bench_find_daemon(sd_bus *bus)

@@ -12,15 +12,17 @@
  *              disabling them: how long the kernel's write takes, and how
  *              much later the daemon has announced every VF (DeviceAdded,
  *              DeviceRemoved), per VF; ListDevices with 0 and N VFs;
- *   direct     the same kernel work done here, without the daemon, VF by
+ *   direct     the same kernel work done here, not by the daemon, VF by
  *              VF with those before still held: vfio-pci bound through
  *              driver_override and drivers_probe, an iommufd with an IOAS,
- *              the cdev opened, bound and attached.  Its growth is the
- *              kernel's; the daemon's own part is the difference;
+ *              the cdev opened, bound and attached; and the daemon's CPU
+ *              meanwhile (it follows each bind's uevents).  Its growth is
+ *              the kernel's;
  *   leases     one lease per VF, each acquired (CreateLease + AttachDevice,
  *              the VF claimed for vfio-pci on the way) and timed: the first
- *              eighth against the last, so growth shows as a ratio; the
- *              daemon's RSS and open files per leased VF;
+ *              eighth against the last, and the least-squares growth per VF
+ *              held over all of them, beside the direct path's; the
+ *              daemon's CPU, RSS and open files per leased VF;
  *   idle       with those N leases and N more empty ones held, the daemon's
  *              context switches over an idle window (the goal is none);
  *   release    each lease released in turn (Release answers once its VF's
@@ -237,6 +239,21 @@ static void direct_release(const char *bdf, struct direct_vf *vf)
 		die("vfio-pci unbind", err);
 }
 
+/* The least-squares slope of v[i] over i: how much each VF held before
+ * adds, from every round (the eighths' medians use a quarter of them). */
+static double slope(const double *v, unsigned n)
+{
+	double mx = (n - 1) / 2.0, my = 0, sxy = 0, sxx = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		my += v[i] / n;
+	for (unsigned i = 0; i < n; i++) {
+		sxy += (i - mx) * (v[i] - my);
+		sxx += (i - mx) * (i - mx);
+	}
+	return sxy / sxx;
+}
+
 /* Median of v[from..to). */
 static double median_of(const double *v, unsigned from, unsigned to)
 {
@@ -342,17 +359,20 @@ int main(int argc, char *argv[])
 	unsigned eighth = n / 8;
 
 	/* ---- direct: the kernel's part, one VF after another, all held ---- */
+	double cpu0 = bench_daemon_cpu_ms(daemon_pid), t_direct = now_us();
 	for (unsigned i = 0; i < n; i++) {
 		double t0 = now_us();
 		direct_acquire(vf[i], &held[i]);
 		direct[i] = now_us() - t0;
 		drain(bus);
 	}
+	t_direct = now_us() - t_direct;
+	double cpu_direct = bench_daemon_cpu_ms(daemon_pid) - cpu0;
 	for (unsigned i = 0; i < n; i++)
 		direct_release(vf[i], &held[i]);
-	/* Let the daemon see every VF without a driver again before it claims
-	 * them (its inventory follows the uevents). */
-	for (int i = 0; i < 20; i++) {
+	/* Let the daemon see every VF without a driver again, and the kernel
+	 * finish freeing what the direct phase held, before the leases. */
+	for (double until = now_us() + 5e6; now_us() < until;) {
 		sd_bus_wait(bus, 100000);
 		drain(bus);
 	}
@@ -360,9 +380,13 @@ int main(int argc, char *argv[])
 	printf("direct, VF 1..%u (bind, open, bind, attach): %8.1f ms (median)\n", eighth, d_first / 1e3);
 	printf("direct, VF %u..%u:                       %8.1f ms (median), ratio to the first %.2f\n",
 	       n - eighth + 1, n, d_last / 1e3, d_last / d_first);
+	printf("the daemon's CPU meanwhile (it sees the binds): %5.0f ms in %.0f ms\n", cpu_direct, t_direct / 1e3);
+	printf("direct, growth per VF held:              %8.2f ms (least squares over all %u)\n",
+	       slope(direct, n) / 1e3, n);
 
 	drain(bus);
 	bench_daemon_cost(daemon_pid, &rss0, &fds0);
+	double cpu1 = bench_daemon_cpu_ms(daemon_pid), t_leases = now_us();
 	for (unsigned i = 0; i < n; i++) {
 		double t0 = now_us();
 		bench_create_lease(bus, leases[i], sizeof leases[i]);
@@ -370,12 +394,18 @@ int main(int argc, char *argv[])
 		acquire[i] = now_us() - t0;
 		drain(bus);
 	}
+	t_leases = now_us() - t_leases;
+	double cpu_leases = bench_daemon_cpu_ms(daemon_pid) - cpu1;
 	bench_daemon_cost(daemon_pid, &rss1, &fds1);
 	double a_first = median_of(acquire, 0, eighth), a_last = median_of(acquire, n - eighth, n);
 	printf("acquire of VF 1..%u (claimed for vfio-pci): %8.1f ms (median), %.2fx direct\n", eighth,
 	       a_first / 1e3, a_first / d_first);
 	printf("acquire of VF %u..%u:                      %8.1f ms (median), %.2fx direct, ratio to the first %.2f\n",
 	       n - eighth + 1, n, a_last / 1e3, a_last / d_last, a_last / a_first);
+	printf("acquire, growth per VF leased:           %8.2f ms (least squares over all %u)\n",
+	       slope(acquire, n) / 1e3, n);
+	printf("the daemon's CPU for the %u acquires:     %5.0f ms in %.0f ms (%.1f ms per VF, workers included)\n",
+	       n, cpu_leases, t_leases / 1e3, cpu_leases / n);
 	/* Medians of differences would pair unrelated rounds: the difference of
 	 * the medians is the daemon's part. */
 	printf("the daemon's part, VF 1..%u / %u..%u:      %8.1f ms / %.1f ms\n", eighth, n - eighth + 1, n,
