@@ -10,6 +10,7 @@
 #include "cleanup.h"
 #include "device.h"
 #include "inventory.h"
+#include "kernel/sysfs.h"
 #include "lease.h"
 #include "log.h"
 #include "manager.h"
@@ -44,6 +45,19 @@ bool attach_job_foreign(const struct device *d, uid_t owner_uid)
 bool attach_needs_claim(const struct device *d)
 {
 	return strcmp(d->driver, "vfio-pci") != 0;
+}
+
+struct device *attach_current(struct manager *m, struct device *d)
+{
+	struct bdf address = d->address;
+	char now[64];
+
+	if (sysfs_read_driver(d->syspath, now, sizeof now) < 0 || strcmp(now, d->driver) == 0)
+		return d;
+	log_dev(LOG_INFO, 0, d->name, "inventory", "Driver link says %s before its uevent came; refreshing.",
+		now[0] ? now : "none");
+	(void)inventory_refresh(m->inventory, d);
+	return inventory_find(m->inventory, &address);
 }
 
 static void job_unlink_free(struct attach_job *job)
@@ -236,6 +250,8 @@ static void step(struct attach_job *job)
 		char name[BDF_STRING_MAX];
 		int r;
 
+		if (d)
+			d = attach_current(m, d);
 		if (!d) {
 			fail_and_free(job, -ENODEV, bdf_format(&job->bdfs[job->next], name), "it left the bus");
 			return;

@@ -37,6 +37,12 @@ bool attach_job_foreign(const struct device *d, uid_t owner_uid);
 /* Does attaching d take a claim (d is not on vfio-pci)? */
 bool attach_needs_claim(const struct device *d);
 
+/* The inventory follows uevents, which may not be in yet for a driver
+ * change made just before: d as its driver link shows it now (refreshed if
+ * the two differ), so that a claim runs in a worker and knows the host
+ * driver to give the device back to.  NULL: a refresh found it gone. */
+struct device *attach_current(struct manager *m, struct device *d);
+
 /* Attach bdfs[0..n) to l in order.  0: done() will be called, at once
  * (before this returns) for a refusal; < 0: nothing started (no memory). */
 int attach_job_start(struct lease *l, const struct bdf *bdfs, size_t n, bool raw, attach_job_done_fn done,

@@ -214,6 +214,9 @@ static int method_attach_device(sd_bus_message *msg, void *userdata, sd_bus_erro
 		return r;
 	if (l->state != LEASE_ACTIVE)
 		return sd_bus_error_setf(error, CCDEVD_ERROR_FAILED, "Lease %u is being released.", l->id);
+	d = attach_current(m, d);
+	if (!d)
+		return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE, "%s left the bus.", address);
 	/* Off a host driver: the claim runs in a worker. */
 	if (attach_needs_claim(d))
 		return attach_later(msg, l, &d->address, 1, 0, raw, false);
@@ -859,6 +862,8 @@ int bus_method_create_lease_with_devices(sd_bus_message *msg, void *userdata, sd
 		/* Looked up again: an attach may refresh the inventory. */
 		struct device *d = inventory_find(m->inventory, &bdfs[i]);
 
+		if (d)
+			d = attach_current(m, d);
 		if (!d) {
 			lease_end(l, "a device to attach left the bus");
 			return sd_bus_error_setf(error, CCDEVD_ERROR_NO_SUCH_DEVICE, "%s left the bus before it was "

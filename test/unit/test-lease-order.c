@@ -1145,6 +1145,41 @@ static void test_attach_claim_in_worker(void)
 	world_done(&w);
 }
 
+/* The admin moved a device from vfio-pci back to its host driver and the
+ * uevent is not in yet: the attach sees the driver link, not the stale
+ * inventory, so the claim runs in a worker and not on the loop. */
+static void test_attach_claim_stale_inventory(void)
+{
+	struct job_result res = {};
+	struct world w;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	fake_device_set_driver(path_n, "vfio-pci");
+	CHECK(inventory_refresh(w.m->inventory, d) == 0);
+	fake_device_set_driver(path_n, "e1000e"); /* its uevent not read yet */
+	CHECK(!attach_needs_claim(d));
+	CHECK(attach_current(w.m, d) == d);
+	CHECK_MSG(attach_needs_claim(d) && strcmp(d->driver, "e1000e") == 0, "driver %s", d->driver);
+
+	/* Stale again, through the job this time. */
+	fake_device_set_driver(path_n, "vfio-pci");
+	CHECK(inventory_refresh(w.m->inventory, d) == 0);
+	fake_device_set_driver(path_n, "e1000e");
+	fake_hold_children(true);
+	fake_log_clear();
+	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
+	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
+		  res.answered, fake_children_running());
+	CHECK_LOG(ACTIONS, "");
+	fake_hold_children(false);
+	CHECK_MSG(run_until_answered(&w, &res, 3 * 1000 * 1000), "the attach was not answered");
+	CHECK_MSG(res.r == 0, "r %d: %s", res.r, res.why);
+	CHECK_LOG(ACTIONS, CLAIM ", vfio:open, vfio:bind, vfio:attach_pt");
+	CHECK(d->attachment && d->attachment->claimed && strcmp(d->original_driver, "e1000e") == 0);
+	world_done(&w);
+}
+
 /* The lease ends while its device's claim runs: the call fails at once,
  * and once the worker returns the host driver is given back, in a worker
  * too, before the device is free. */
@@ -1514,6 +1549,8 @@ int main(void)
 	POINT("an attach off a host driver claims in a worker: meanwhile the device is DeviceBusy for others and "
 	      "another device is attached; then open, bind, attach_pt follow and the call is answered",
 	      test_attach_claim_in_worker());
+	POINT("an attach of a device whose driver changed before its uevent came claims from the driver link, in a "
+	      "worker", test_attach_claim_stale_inventory());
 	POINT("a lease that ends during its device's claim fails the call at once; when the worker returns the "
 	      "host driver is given back before the device is free", test_attach_claim_lease_ends());
 	POINT("between state_defer and state_flush saves only mark the state dirty; the outermost flush writes "
