@@ -12,12 +12,11 @@
  *              disabling them: how long the kernel's write takes, and how
  *              much later the daemon has announced every VF (DeviceAdded,
  *              DeviceRemoved), per VF; ListDevices with 0 and N VFs;
- *   direct     the same kernel work done here, not by the daemon, VF by
- *              VF with those before still held: vfio-pci bound through
- *              driver_override and drivers_probe, an iommufd with an IOAS,
- *              the cdev opened, bound and attached; and the daemon's CPU
- *              meanwhile (it follows each bind's uevents).  Its growth is
- *              the kernel's;
+ *   direct     the same kernel work done here, VF by VF with those before
+ *              still held, the daemon stopped meanwhile: vfio-pci bound
+ *              through driver_override and drivers_probe, an iommufd with
+ *              an IOAS, the cdev opened, bound and attached.  Its growth
+ *              is the kernel's;
  *   leases     one lease per VF, each acquired (CreateLease + AttachDevice,
  *              the VF claimed for vfio-pci on the way) and timed: the first
  *              eighth against the last, and the least-squares growth per VF
@@ -33,10 +32,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -239,6 +239,45 @@ static void direct_release(const char *bdf, struct direct_vf *vf)
 		die("vfio-pci unbind", err);
 }
 
+/* The direct path for VFs 0..n-1, each timed into t[], all held, then all
+ * given back.  The daemon is stopped (SIGSTOP) meanwhile: it would follow
+ * each bind's uevents on the other CPU, and this is the kernel's floor.  It
+ * reads them once it goes on. */
+static void resume_daemon(void)
+{
+	(void)kill(daemon_pid, SIGCONT);
+}
+
+static void direct_phase(unsigned n, double *t)
+{
+	static struct direct_vf held[MAX_VFS];
+	char bdf[16];
+
+	/* Should a step die, the daemon goes on (die() exits). */
+	if (atexit(resume_daemon) != 0 || kill(daemon_pid, SIGSTOP) < 0)
+		die("SIGSTOP", errno);
+	for (unsigned i = 0; i < n; i++) {
+		double t0;
+
+		vf_address(i, bdf, sizeof bdf);
+		t0 = now_us();
+		direct_acquire(bdf, &held[i]);
+		t[i] = now_us() - t0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		vf_address(i, bdf, sizeof bdf);
+		direct_release(bdf, &held[i]);
+	}
+	if (kill(daemon_pid, SIGCONT) < 0)
+		die("SIGCONT", errno);
+	/* Let the daemon see every VF without a driver again, and the kernel
+	 * finish freeing what was held, before what comes next. */
+	for (double until = now_us() + 5e6; now_us() < until;) {
+		sd_bus_wait(bus, 100000);
+		drain(bus);
+	}
+}
+
 /* The least-squares slope of v[i] over i: how much each VF held before
  * adds, from every round (the eighths' medians use a quarter of them). */
 static double slope(const double *v, unsigned n)
@@ -275,7 +314,6 @@ int main(int argc, char *argv[])
 	static char vf[MAX_VFS][16], leases[2 * MAX_VFS][128];
 	double en_kernel[64], en_daemon[64], dis_kernel[64], dis_daemon[64], list0[64], listn[64];
 	double acquire[MAX_VFS], direct[MAX_VFS], rel[MAX_VFS];
-	static struct direct_vf held[MAX_VFS];
 	unsigned n = 0, base, count;
 	int rounds = 5, idle = 10, c;
 	long rss0, fds0, rss1, fds1, rss2, fds2;
@@ -359,28 +397,11 @@ int main(int argc, char *argv[])
 	unsigned eighth = n / 8;
 
 	/* ---- direct: the kernel's part, one VF after another, all held ---- */
-	double cpu0 = bench_daemon_cpu_ms(daemon_pid), t_direct = now_us();
-	for (unsigned i = 0; i < n; i++) {
-		double t0 = now_us();
-		direct_acquire(vf[i], &held[i]);
-		direct[i] = now_us() - t0;
-		drain(bus);
-	}
-	t_direct = now_us() - t_direct;
-	double cpu_direct = bench_daemon_cpu_ms(daemon_pid) - cpu0;
-	for (unsigned i = 0; i < n; i++)
-		direct_release(vf[i], &held[i]);
-	/* Let the daemon see every VF without a driver again, and the kernel
-	 * finish freeing what the direct phase held, before the leases. */
-	for (double until = now_us() + 5e6; now_us() < until;) {
-		sd_bus_wait(bus, 100000);
-		drain(bus);
-	}
+	direct_phase(n, direct);
 	double d_first = median_of(direct, 0, eighth), d_last = median_of(direct, n - eighth, n);
 	printf("direct, VF 1..%u (bind, open, bind, attach): %8.1f ms (median)\n", eighth, d_first / 1e3);
 	printf("direct, VF %u..%u:                       %8.1f ms (median), ratio to the first %.2f\n",
 	       n - eighth + 1, n, d_last / 1e3, d_last / d_first);
-	printf("the daemon's CPU meanwhile (it sees the binds): %5.0f ms in %.0f ms\n", cpu_direct, t_direct / 1e3);
 	printf("direct, growth per VF held:              %8.2f ms (least squares over all %u)\n",
 	       slope(direct, n) / 1e3, n);
 
