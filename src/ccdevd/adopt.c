@@ -256,7 +256,7 @@ static void adopt_without_state(struct manager *m, struct received *rc, struct r
 		(void)sysfs_read_driver(d->syspath, driver, sizeof driver);
 		if (strcmp(driver, "vfio-pci") != 0)
 			continue;
-		if (teardown_resume(m, d, TEARDOWN_RELEASE, true, 0,
+		if (teardown_resume(m, d, TEARDOWN_RELEASE, true, 0, 0,
 				    "ccdevd lost its state: it may be open in a VM nobody remembers; released once "
 				    "the kernel proves no file of it open") >= 0)
 			resumed_add(res, d);
@@ -396,7 +396,8 @@ static void adopt_from_state(struct manager *m, const struct saved_state *s, str
 			continue;
 		}
 		device_restore_original_driver(d, t->original_driver);
-		if (teardown_resume(m, d, t->step, t->file_bound, t->release_pid, t->reason[0] ? t->reason : "resumed after a restart") >= 0)
+		if (teardown_resume(m, d, t->step, t->file_bound, t->release_pid, t->worker_pid,
+				    t->reason[0] ? t->reason : "resumed after a restart") >= 0)
 			resumed_add(res, d);
 	}
 

@@ -42,6 +42,11 @@ bool attach_job_foreign(const struct device *d, uid_t owner_uid)
 	return d->claim_job && (!d->claim_job->lease || d->claim_job->lease->owner_uid != owner_uid);
 }
 
+pid_t attach_job_worker_pid(const struct device *d)
+{
+	return d->claim_job ? worker_pid(d->claim_job->worker) : 0;
+}
+
 bool attach_needs_claim(const struct device *d)
 {
 	return strcmp(d->driver, "vfio-pci") != 0;
@@ -164,8 +169,11 @@ static void give_back(struct attach_job *job, struct device *d)
 	d->claim_job = job;
 	state_save_now(job->manager);
 	if (worker_start(job->manager->event, "restore", restore_in_worker, d, -1, CLAIM_SLOW_USEC, on_restore_done,
-			 NULL, job, &job->worker) >= 0)
+			 NULL, job, &job->worker) >= 0) {
+		/* Now with the worker's pid: the next daemon waits for it. */
+		state_save(job->manager);
 		return;
+	}
 	log_dev(LOG_ERR, 0, d->name, "claim", "Cannot start the worker that returns it to host driver %s; it stays "
 		"on vfio-pci.", d->original_driver[0] ? d->original_driver : "(none)");
 	claim_over(job);
@@ -276,6 +284,10 @@ static void step(struct attach_job *job)
 				claim_over(job);
 				return;
 			}
+			/* Now with the worker's pid: a daemon killed during the
+			 * claim leaves its successor that worker to wait for
+			 * before it gives the device back. */
+			state_save(m);
 			log_dev(LOG_INFO, 0, d->name, "claim", "Claiming for vfio-pci for lease %u, in a worker (host driver: %s).",
 				job->lease->id, d->driver[0] ? d->driver : "none");
 			return;

@@ -34,6 +34,10 @@ typedef void (*attach_job_done_fn)(struct lease *l, int r, const char *what, con
 /* Is d being claimed for a lease not of owner_uid (or for one that ended)? */
 bool attach_job_foreign(const struct device *d, uid_t owner_uid);
 
+/* Restart state: the worker moving d between drivers for an attach (its
+ * claim, or giving it back), 0: none. */
+pid_t attach_job_worker_pid(const struct device *d);
+
 /* Does attaching d take a claim (d is not on vfio-pci)? */
 bool attach_needs_claim(const struct device *d);
 

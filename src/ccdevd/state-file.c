@@ -462,6 +462,7 @@ static int read_teardown(const struct reader *rd, const char *where, json_object
 		{ "step", F_TEARDOWN_STEP, &t->step, true },
 		{ "file_bound", F_BOOL, &t->file_bound, true },
 		{ "release_pid", F_PID, &t->release_pid, false },
+		{ "worker_pid", F_PID, &t->worker_pid, false },
 		{ "original_driver", F_STRING, &t->original_driver, true },
 		{ "reason", F_STRING, &t->reason, true },
 	};
@@ -698,6 +699,8 @@ char *state_format_with(const struct saved_state *s, char *const *lease_texts)
 		json_object_object_add(o, "file_bound", json_object_new_boolean(t->file_bound));
 		if (t->release_pid > 0)
 			json_object_object_add(o, "release_pid", json_object_new_int64(t->release_pid));
+		if (t->worker_pid > 0)
+			json_object_object_add(o, "worker_pid", json_object_new_int64(t->worker_pid));
 		json_object_object_add(o, "original_driver", json_object_new_string(t->original_driver));
 		json_object_object_add(o, "reason", json_object_new_string(t->reason));
 		json_object_array_add(teardowns, o);

@@ -22,7 +22,8 @@
  *                   optional "mappings": [ { "address", "bar", "offset",
  *                                  "length", "iova", "mapped" } ] } ],
  *     "teardowns": [ { "address", "step", "file_bound", "original_driver",
- *                      "reason", optional "release_pid" } ],
+ *                      "reason", optional "release_pid",
+ *                      optional "worker_pid" } ],
  *     "memlock_saved": [ { "pid", "cur", "max" } ] }
  *
  * Written with one line per lease (state.c renders only the leases that
@@ -100,6 +101,8 @@ struct saved_teardown {
 	enum teardown_step step;
 	bool file_bound;
 	pid_t release_pid;        /* the unbind child still waiting, 0: none */
+	pid_t worker_pid;         /* the worker of the step (a claim's, a reset's,
+				   * a driver's) while it runs, 0: none */
 	char *original_driver;
 	char *reason;
 };

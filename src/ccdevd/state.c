@@ -13,6 +13,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "attach-job.h"
 #include "cleanup.h"
 #include "device.h"
 #include "dmabuf.h"
@@ -176,6 +177,7 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 			 * its host driver (no tenant had it: no reset). */
 			t = &s->teardowns[s->n_teardowns++];
 			*t = (struct saved_teardown){ .address = d->address, .step = TEARDOWN_DRIVER,
+						      .worker_pid = attach_job_worker_pid(d),
 						      .original_driver = strdup(d->original_driver),
 						      .reason = strdup("a claim for vfio-pci was under way when the "
 								       "previous ccdevd stopped") };
@@ -189,6 +191,7 @@ static int snapshot(struct manager *m, struct saved_state **ret)
 		*t = (struct saved_teardown){ .address = d->address, .step = d->teardown_step,
 					      .file_bound = teardown_file_bound(d),
 					      .release_pid = teardown_release_pid(d),
+					      .worker_pid = teardown_worker_pid(d),
 					      .original_driver = strdup(d->original_driver),
 					      .reason = strdup(d->state_reason) };
 		if (!t->original_driver || !t->reason)

@@ -47,6 +47,11 @@ struct teardown {
 	pid_t child;             /* the unbind, while it runs (0: a previous daemon's) */
 	pid_t inherited;         /* a previous daemon's release child, at resume */
 	int pidfd;
+	/* A previous daemon's worker still running this step, at resume: the
+	 * step begins again once it has ended. */
+	pid_t predecessor;
+	int predecessor_pidfd;
+	sd_event_source *predecessor_source;
 	sd_event_source *child_source;
 	sd_event_source *timer;  /* retry after a failure, or holders refresh */
 	unsigned backoff;        /* seconds until the next retry */
@@ -102,6 +107,8 @@ static void teardown_free(struct teardown *t)
 	sd_event_source_disable_unref(t->node_timer);
 	sd_event_source_disable_unref(t->settle_timer);
 	worker_abandon(t->worker);
+	sd_event_source_disable_unref(t->predecessor_source);
+	safe_close(t->predecessor_pidfd);
 	safe_close(t->pidfd);
 	vfio_close(t->fd);
 	free(t);
@@ -191,6 +198,9 @@ static bool start_worker(struct teardown *t, const char *step, int (*fn)(void *)
 		quarantine(t, why ? why : "cannot start a worker");
 		return false;
 	}
+	/* With the worker's pid: should this daemon die now, the next one
+	 * waits for it before the step begins again. */
+	state_save(t->manager);
 	return true;
 }
 
@@ -614,7 +624,7 @@ struct device *teardown_begin(struct manager *m, struct lease_device *ld, const 
 		return NULL;
 	}
 	*t = (struct teardown){ .manager = m, .device = d, .fd = TAKE_FD(ld->fd), .pidfd = -1,
-				.file_bound = ATTACH_STEP_DONE(ld, ATTACH_BIND) || ld->file_lost };
+				.predecessor_pidfd = -1, .file_bound = ATTACH_STEP_DONE(ld, ATTACH_BIND) || ld->file_lost };
 	ld->steps_done = 0;
 	d->teardown = t;
 	release_start(t);
@@ -663,14 +673,27 @@ pid_t teardown_release_pid(const struct device *d)
 								 : d->teardown->inherited) : 0;
 }
 
-/* The previous daemon's release child pid, if it still runs: a pidfd. */
+pid_t teardown_worker_pid(const struct device *d)
+{
+	const struct teardown *t = d->teardown;
+
+	if (!t)
+		return 0;
+	if (t->worker)
+		return worker_pid(t->worker);
+	return t->predecessor_pidfd >= 0 ? t->predecessor : 0;
+}
+
+/* A process of the previous daemon (its release child, or a worker), if it
+ * still runs: a pidfd. */
 static int inherit_child(pid_t pid)
 {
 	char path[64], comm[32] = "";
 	FILE *f;
 	int pidfd;
 
-	if (pid <= 0)
+	/* Our own pid, reused: not the previous daemon's. */
+	if (pid <= 0 || pid == getpid())
 		return -1;
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
@@ -693,7 +716,7 @@ bool teardown_file_bound(const struct device *d)
 }
 
 int teardown_resume(struct manager *m, struct device *d, enum teardown_step step, bool file_bound,
-		    pid_t release_pid, const char *reason)
+		    pid_t release_pid, pid_t worker_pid, const char *reason)
 {
 	struct teardown *t;
 
@@ -703,13 +726,52 @@ int teardown_resume(struct manager *m, struct device *d, enum teardown_step step
 	if (!t)
 		return -ENOMEM;
 	*t = (struct teardown){ .manager = m, .device = d, .fd = -1, .pidfd = -1, .file_bound = file_bound,
-				.inherited = release_pid };
+				.inherited = release_pid, .predecessor = worker_pid, .predecessor_pidfd = -1 };
 	d->teardown = t;
 	d->teardown_step = step;
 	manager_device_changed(m, d, device_begin_release(d, reason));
 	log_dev(LOG_NOTICE, 0, d->name, teardown_step_to_string(step), "Teardown resumed at step %s%s: %s.",
 		teardown_step_to_string(step), file_bound ? "" : " (its file was never bound)", reason);
 	return 0;
+}
+
+static int on_predecessor_exited(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct teardown *t = userdata;
+
+	t->predecessor_source = sd_event_source_disable_unref(t->predecessor_source);
+	t->predecessor_pidfd = safe_close(t->predecessor_pidfd);
+	step_log(t->device, teardown_step_to_string(t->device->teardown_step),
+		 "the previous daemon's worker (pid %d) has ended; the step begins again", (int)t->predecessor);
+	advance(t);
+	return 0;
+}
+
+/* The previous daemon's worker for this step still runs (KillMode=process
+ * leaves it): two resets or two driver binds at once would fight over the
+ * device, so the step waits for it.  True: waiting. */
+static bool wait_for_predecessor(struct teardown *t)
+{
+	struct device *d = t->device;
+	const char *step = teardown_step_to_string(d->teardown_step);
+	_cleanup_free_ char *why = NULL;
+
+	t->predecessor_pidfd = inherit_child(t->predecessor);
+	if (t->predecessor_pidfd < 0)
+		return false;
+	if (sd_event_add_io(t->manager->event, &t->predecessor_source, t->predecessor_pidfd, EPOLLIN,
+			    on_predecessor_exited, t) < 0) {
+		/* Cannot watch it: better the step beside it than never. */
+		t->predecessor_pidfd = safe_close(t->predecessor_pidfd);
+		return false;
+	}
+	step_log(d, step, "the previous daemon's worker (pid %d) still runs this step; waiting for it to end",
+		 (int)t->predecessor);
+	if (asprintf(&why, "waiting for the previous ccdevd's %s worker (pid %d) to end", step,
+		     (int)t->predecessor) < 0)
+		why = NULL;
+	wait_for(t, why ? why : "waiting for the previous ccdevd's worker to end");
+	return true;
 }
 
 static bool step_is_release(const struct teardown *t)
@@ -738,7 +800,7 @@ void teardown_go(struct manager *m, struct device **devices, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct teardown *t = devices[i]->teardown;
-		if (t && devices[i]->teardown_step >= TEARDOWN_RESET && !t->timer)
+		if (t && devices[i]->teardown_step >= TEARDOWN_RESET && !t->timer && !wait_for_predecessor(t))
 			advance(t);
 	}
 }

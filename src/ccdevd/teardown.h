@@ -63,14 +63,20 @@ int teardown_force(struct device *d, struct fd_holder *killed, size_t max, char 
 bool teardown_file_bound(const struct device *d);
 /* Restart state: the release child waiting for d's last file, 0: none. */
 pid_t teardown_release_pid(const struct device *d);
+/* Restart state: the worker of d's reset or driver step (or a previous
+ * daemon's, still waited for), 0: none. */
+pid_t teardown_worker_pid(const struct device *d);
 
 /* Adoption after a restart: d's teardown, recorded at step, exists again
  * (releasing, with reason); teardown_go() carries every resumed one on,
  * releases first.  A release child of the previous daemon still waiting
  * (KillMode=process leaves it) is waited for; else the release begins
- * again (each step is idempotent). */
+ * again (each step is idempotent).  So is a worker of the previous daemon
+ * still running the step (worker_pid: its reset, its driver bind, or an
+ * attach's claim): the step begins again once it has ended, never beside
+ * it. */
 int teardown_resume(struct manager *m, struct device *d, enum teardown_step step, bool file_bound,
-		    pid_t release_pid, const char *reason);
+		    pid_t release_pid, pid_t worker_pid, const char *reason);
 void teardown_go(struct manager *m, struct device **devices, size_t n);
 
 /* The device leaves the bus, or the daemon exits: stop its teardown (a

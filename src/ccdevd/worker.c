@@ -105,6 +105,11 @@ int worker_start(sd_event *e, const char *what, int (*fn)(void *ctx), void *ctx,
 	return 0;
 }
 
+pid_t worker_pid(const struct worker *w)
+{
+	return w ? w->pid : 0;
+}
+
 void worker_abandon(struct worker *w)
 {
 	if (!w)

@@ -12,6 +12,7 @@
  */
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -26,6 +27,9 @@ typedef void (*worker_slow_fn)(void *userdata);
 int worker_start(sd_event *e, const char *what, int (*fn)(void *ctx), void *ctx, int keep_fd,
 		 uint64_t slow_usec, worker_done_fn done, worker_slow_fn slow, void *userdata,
 		 struct worker **ret);
+
+/* The worker's process id; 0 for NULL. */
+pid_t worker_pid(const struct worker *w);
 
 /* Stop waiting for w: done() is never called; the child is reaped when it
  * ends.  NULL is a no-op. */

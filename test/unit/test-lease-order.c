@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -597,6 +600,10 @@ static void test_teardown_unbind_fails(void)
 	world_done(&w);
 }
 
+static void use_state_file(struct world *w);
+static void done_state_file(struct world *w);
+static int saved_worker_pid(struct world *w, const struct device *d, pid_t pid);
+
 /* The reset and the driver step run in workers: while the kernel takes its
  * time the loop goes on (another device is attached meanwhile), nothing is
  * at rest, and the steps follow in order once the worker returns. */
@@ -607,6 +614,7 @@ static void test_teardown_slow_reset(void)
 	world_init(&w);
 	struct device *d = dev(&w, "0000:02:00.0"), *k = dev(&w, "0000:03:00.0");
 	struct lease_device *ld = attach(&w, d, false);
+	use_state_file(&w);
 	fake_hold_children(true);
 	fake_log_clear();
 	if (ld)
@@ -615,6 +623,9 @@ static void test_teardown_slow_reset(void)
 	CHECK_MSG(fake_children_running() == 1, "%u workers", fake_children_running());
 	CHECK_LOG(ACTIONS, "vfio:detach_pt, sysfs:unbind_start, vfio:close, sysfs:unbind_finish");
 	CHECK(d->teardown && d->teardown_step == TEARDOWN_RESET && !teardown_resting(d));
+	/* Should the daemon die now, the next one waits for this worker. */
+	CHECK_MSG(teardown_worker_pid(d) > 0 && saved_worker_pid(&w, d, teardown_worker_pid(d)) == 1,
+		  "the state file does not name the reset's worker (pid %d)", (int)teardown_worker_pid(d));
 	CHECK_MSG(d->state == DEVICE_RELEASING, "state %s", device_state_to_string(d->state));
 	/* Served meanwhile. */
 	fake_log_clear();
@@ -627,6 +638,7 @@ static void test_teardown_slow_reset(void)
 	CHECK_LOG(ACTIONS, "sysfs:reset, " RESTORE);
 	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
 	CHECK(k->state == DEVICE_ASSIGNED);
+	done_state_file(&w);
 	world_done(&w);
 }
 
@@ -1127,8 +1139,11 @@ static void test_attach_claim_in_worker(void)
 	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
 		  res.answered, fake_children_running());
 	CHECK_LOG(ACTIONS, "");
-	/* Should the daemon die now, the next one gives the device back. */
+	/* Should the daemon die now, the next one waits for the worker and
+	 * gives the device back. */
 	CHECK_MSG(saved_claim(&w, d) == 1, "the state file does not name %s as being claimed", d->name);
+	CHECK_MSG(attach_job_worker_pid(d) > 0 && saved_worker_pid(&w, d, attach_job_worker_pid(d)) == 1,
+		  "the state file does not name the claim's worker (pid %d)", (int)attach_job_worker_pid(d));
 	CHECK(lease_attach(other, d, false, &ld, &why) == -EBUSY && !ld);
 	CHECK_MSG(why && strstr(why, "being claimed"), "%s", why ? why : "-");
 	/* Served meanwhile: another device is attached. */
@@ -1177,6 +1192,95 @@ static void test_attach_claim_stale_inventory(void)
 	CHECK_MSG(res.r == 0, "r %d: %s", res.r, res.why);
 	CHECK_LOG(ACTIONS, CLAIM ", vfio:open, vfio:bind, vfio:attach_pt");
 	CHECK(d->attachment && d->attachment->claimed && strcmp(d->original_driver, "e1000e") == 0);
+	world_done(&w);
+}
+
+/* A process named like the previous daemon's worker (fork keeps the
+ * daemon's name), running until killed. */
+static pid_t fake_predecessor(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		(void)prctl(PR_SET_NAME, "ccdevd");
+		for (;;)
+			pause();
+	}
+	CHECK(pid > 0);
+	for (int i = 0; pid > 0 && i < 200; i++) {
+		char path[64], comm[32] = "";
+		FILE *f;
+		snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+		f = fopen(path, "re");
+		if (f && fgets(comm, sizeof comm, f) && strncmp(comm, "ccdevd", 6) == 0)
+			i = 200;
+		else
+			usleep(10 * 1000);
+		if (f)
+			fclose(f);
+	}
+	return pid;
+}
+
+/* 1 if the state file names d's teardown with worker_pid pid. */
+static int saved_worker_pid(struct world *w, const struct device *d, pid_t pid)
+{
+	_cleanup_(saved_state_freep) struct saved_state *s = NULL;
+	_cleanup_free_ char *why = NULL;
+
+	if (state_load(w->m, &s, &why) < 0)
+		return -1;
+	for (size_t i = 0; i < s->n_teardowns; i++)
+		if (bdf_equal(&s->teardowns[i].address, &d->address))
+			return s->teardowns[i].worker_pid == pid;
+	return 0;
+}
+
+/* After a restart, the previous daemon's worker may still run the step the
+ * teardown resumes at (KillMode=process leaves it): the step waits for it
+ * to end and then begins again, never beside it; the state file names it
+ * meanwhile.  A recorded pid that is the daemon's own is not waited for. */
+static void test_resume_waits_for_predecessor(void)
+{
+	struct world w;
+	pid_t pid;
+
+	world_init(&w);
+	struct device *d = dev(&w, "0000:02:00.0");
+	fake_device_set_driver(path_n, ""); /* vfio-pci went with the release step */
+	CHECK(inventory_refresh(w.m->inventory, d) == 0);
+	use_state_file(&w);
+	pid = fake_predecessor();
+	CHECK(teardown_resume(w.m, d, TEARDOWN_RESET, true, 0, pid, "test") == 0);
+	fake_log_clear();
+	teardown_go(w.m, &d, 1);
+	for (int i = 0; i < 10; i++)
+		(void)sd_event_run(w.m->event, 20 * 1000);
+	CHECK_LOG(ACTIONS, "");
+	CHECK_MSG(d->state == DEVICE_RELEASING && strstr(d->state_reason, "previous ccdevd's reset worker"), "%s: %s",
+		  device_state_to_string(d->state), d->state_reason);
+	state_save_now(w.m);
+	CHECK_MSG(saved_worker_pid(&w, d, pid) == 1, "the state file does not name pid %d", (int)pid);
+	CHECK(kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid);
+	CHECK_MSG(run_until_released(&w, d, 3 * 1000 * 1000), "the teardown did not finish");
+	CHECK_LOG(ACTIONS, "sysfs:reset, " RESTORE);
+	CHECK_MSG(d->state == DEVICE_HOST, "state %s", device_state_to_string(d->state));
+	done_state_file(&w);
+	world_done(&w);
+
+	/* Its own pid (reused since): carried on at once. */
+	world_init(&w);
+	d = dev(&w, "0000:02:00.0");
+	fake_device_set_driver(path_n, "");
+	CHECK(inventory_refresh(w.m->inventory, d) == 0);
+	char own[32] = "";
+	CHECK(prctl(PR_GET_NAME, own) == 0 && prctl(PR_SET_NAME, "ccdevd") == 0);
+	CHECK(teardown_resume(w.m, d, TEARDOWN_RESET, true, 0, getpid(), "test") == 0);
+	fake_log_clear();
+	teardown_go(w.m, &d, 1);
+	CHECK_MSG(run_until_released(&w, d, 3 * 1000 * 1000), "the teardown did not finish");
+	CHECK_LOG(ACTIONS, "sysfs:reset, " RESTORE);
+	(void)prctl(PR_SET_NAME, own);
 	world_done(&w);
 }
 
@@ -1549,6 +1653,9 @@ int main(void)
 	POINT("an attach off a host driver claims in a worker: meanwhile the device is DeviceBusy for others and "
 	      "another device is attached; then open, bind, attach_pt follow and the call is answered",
 	      test_attach_claim_in_worker());
+	POINT("a teardown resumed after a restart waits for the previous daemon's worker of its step to end, then "
+	      "runs the step; the state file names that worker meanwhile; the daemon's own pid is never waited for",
+	      test_resume_waits_for_predecessor());
 	POINT("an attach of a device whose driver changed before its uevent came claims from the driver link, in a "
 	      "worker", test_attach_claim_stale_inventory());
 	POINT("a lease that ends during its device's claim fails the call at once; when the worker returns the "

@@ -44,7 +44,7 @@ static struct saved_state *sample(void)
 	s->n_teardowns = 1;
 	s->teardowns = calloc(1, sizeof(*s->teardowns));
 	s->teardowns[0] = (struct saved_teardown){ .address = { 0, 2, 0, 0 }, .step = TEARDOWN_RESET, .file_bound = true,
-						   .original_driver = strdup("nvme"), .reason = strdup("owner exited") };
+						   .worker_pid = 4242, .original_driver = strdup("nvme"), .reason = strdup("owner exited") };
 	s->n_memlock = 1;
 	s->memlock = calloc(1, sizeof(*s->memlock));
 	s->memlock[0] = (struct saved_memlock){ .pid = 345, .cur = 8u << 20, .max = UINT64_MAX };
@@ -77,6 +77,7 @@ static void round_trip(void)
 		CHECK(back->leases[0].mappings[0].offset == 0x4000 && back->leases[0].mappings[0].length == 0x1000);
 		CHECK(!back->leases[0].mappings[0].mapped && back->leases[0].mappings[0].address.bus == 1);
 		CHECK(back->teardowns[0].step == TEARDOWN_RESET && back->teardowns[0].file_bound);
+		CHECK(back->teardowns[0].worker_pid == 4242 && back->teardowns[0].release_pid == 0);
 		CHECK(strcmp(back->teardowns[0].reason, "owner exited") == 0);
 		CHECK(back->memlock[0].max == UINT64_MAX && back->memlock[0].cur == 8u << 20);
 	}
