@@ -21,7 +21,7 @@ static inline double now_us(void)
 }
 
 /* "PROGRAM: what: strerror(err)" and exit 1. */
-static inline void die(const char *what, int err)
+__attribute__((noreturn)) static inline void die(const char *what, int err)
 {
 	fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what, strerror(err < 0 ? -err : err));
 	exit(1);
@@ -147,8 +147,8 @@ static inline long bench_daemon_switches(pid_t pid)
 static inline double bench_daemon_cpu_ms(pid_t pid)
 {
 	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	long long cut, cst;
+	unsigned long long ut = 0, st = 0;
+	long long cut = 0, cst = 0;
 	FILE *f;
 
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
