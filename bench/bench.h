@@ -167,6 +167,65 @@ static inline double bench_daemon_cpu_ms(pid_t pid)
 	       (double)sysconf(_SC_CLK_TCK);
 }
 
+/* ---- the direct path: what a lease does in the kernel, in-process ---- */
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+
+#include "kernel-uapi.h"
+
+/* The VFIO cdev of device bdf, bound to vfio-pci, into out (each unbind and
+ * rebind of vfio-pci may renumber it). */
+static inline void bench_vfio_cdev(const char *bdf, char *out, size_t size)
+{
+	char path[128];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", bdf);
+	d = opendir(path);
+	if (!d)
+		die("device is not on vfio-pci", errno);
+	out[0] = '\0';
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "vfio", 4) == 0)
+			snprintf(out, size, "/dev/vfio/devices/%.32s", e->d_name);
+	closedir(d);
+	if (!out[0])
+		die("no VFIO cdev for the device", ENODEV);
+}
+
+/* CreateLease's and AttachDevice's kernel work: an iommufd (rlimit mode)
+ * with an IOAS, and cdev opened, bound to it and attached to the IOAS. */
+static inline void bench_direct_attach(const char *cdev, int *ret_iommufd, int *ret_dev)
+{
+	struct iommu_option opt = { .size = sizeof(opt), .option_id = IOMMU_OPTION_RLIMIT_MODE,
+				    .op = IOMMU_OPTION_OP_SET, .val64 = 1 };
+	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
+	int iommufd, dev;
+
+	iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	if (iommufd < 0)
+		die("open /dev/iommu", errno);
+	if (ioctl(iommufd, IOMMU_OPTION, &opt) < 0)
+		die("IOMMU_OPTION", errno);
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
+		die("IOMMU_IOAS_ALLOC", errno);
+	dev = open(cdev, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		die(cdev, errno);
+	bind.iommufd = iommufd;
+	if (ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
+		die("VFIO_DEVICE_BIND_IOMMUFD", errno);
+	attach.pt_id = ioas.out_ioas_id;
+	if (ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0)
+		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT", errno);
+	*ret_iommufd = iommufd;
+	*ret_dev = dev;
+}
+
 static inline pid_t bench_find_daemon(sd_bus *bus)
 {
 	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;

@@ -45,55 +45,17 @@
 static const char *bdf;
 static char cdev[64];
 
-static void find_cdev(void)
-{
-	char path[128];
-	struct dirent *e;
-	DIR *d;
-
-	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	d = opendir(path);
-	if (!d)
-		die("device is not on vfio-pci", errno);
-	cdev[0] = '\0';
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "vfio", 4) == 0)
-			snprintf(cdev, sizeof cdev, "/dev/vfio/devices/%.32s", e->d_name);
-	closedir(d);
-	if (!cdev[0])
-		die("no VFIO cdev for the device", ENODEV);
-}
-
-/* The same kernel work a lease does, in-process. Returns the device fd. */
+/* The same kernel work a lease does, in-process, and then the device's
+ * reset through its file. */
 static double direct_round(double *reset_us)
 {
 	_cleanup_close_ int iommufd = -1, dev = -1;
-	struct iommu_option opt = { .size = sizeof(opt), .option_id = IOMMU_OPTION_RLIMIT_MODE,
-				    .op = IOMMU_OPTION_OP_SET, .val64 = 1 };
-	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach = { .argsz = sizeof(attach) };
 	double t0, t1, t2;
 
 	/* Each release unbinds and rebinds vfio-pci: the cdev may be renumbered. */
-	find_cdev();
+	bench_vfio_cdev(bdf, cdev, sizeof cdev);
 	t0 = now_us();
-	iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
-	if (iommufd < 0)
-		die("open /dev/iommu", errno);
-	if (ioctl(iommufd, IOMMU_OPTION, &opt) < 0)
-		die("IOMMU_OPTION", errno);
-	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
-		die("IOMMU_IOAS_ALLOC", errno);
-	dev = open(cdev, O_RDWR | O_CLOEXEC);
-	if (dev < 0)
-		die(cdev, errno);
-	bind.iommufd = iommufd;
-	if (ioctl(dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
-		die("VFIO_DEVICE_BIND_IOMMUFD", errno);
-	attach.pt_id = ioas.out_ioas_id;
-	if (ioctl(dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach) < 0)
-		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT", errno);
+	bench_direct_attach(cdev, &iommufd, &dev);
 	t1 = now_us();
 	if (ioctl(dev, VFIO_DEVICE_RESET) < 0)
 		die("VFIO_DEVICE_RESET", errno);
@@ -266,7 +228,7 @@ int main(int argc, char *argv[])
 			brokered_round(sock, lease, sizeof lease);
 			bench_release(sock, lease);
 		}
-		find_cdev();
+		bench_vfio_cdev(bdf, cdev, sizeof cdev);
 	}
 	for (int i = 0; i < rounds; i++) {
 		char lease[128];

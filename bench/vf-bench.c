@@ -172,15 +172,8 @@ struct direct_vf {
  * vfio-pci, then an iommufd with an IOAS and the cdev bound and attached. */
 static void direct_acquire(const char *bdf, struct direct_vf *out)
 {
-	struct iommu_option opt = { .size = sizeof(opt), .option_id = IOMMU_OPTION_RLIMIT_MODE,
-				    .op = IOMMU_OPTION_OP_SET, .val64 = 1 };
-	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt attach_pt = { .argsz = sizeof(attach_pt) };
-	char path[192], target[256], cdev[64] = "";
-	struct dirent *e;
+	char path[192], target[256], cdev[64];
 	ssize_t n;
-	DIR *d;
 	int err;
 
 	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/driver_override", bdf);
@@ -195,33 +188,8 @@ static void direct_acquire(const char *bdf, struct direct_vf *out)
 	target[n] = 0;
 	if (strcmp(strrchr(target, '/') ? strrchr(target, '/') + 1 : target, "vfio-pci") != 0)
 		die("VF did not bind to vfio-pci", EREMOTEIO);
-	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/vfio-dev", bdf);
-	d = opendir(path);
-	if (!d)
-		die(path, errno);
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "vfio", 4) == 0)
-			snprintf(cdev, sizeof cdev, "/dev/vfio/devices/%.32s", e->d_name);
-	closedir(d);
-	if (!cdev[0])
-		die("no VFIO cdev for the VF", ENODEV);
-
-	out->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
-	if (out->iommufd < 0)
-		die("open /dev/iommu", errno);
-	if (ioctl(out->iommufd, IOMMU_OPTION, &opt) < 0)
-		die("IOMMU_OPTION", errno);
-	if (ioctl(out->iommufd, IOMMU_IOAS_ALLOC, &ioas) < 0)
-		die("IOMMU_IOAS_ALLOC", errno);
-	out->dev = open(cdev, O_RDWR | O_CLOEXEC);
-	if (out->dev < 0)
-		die(cdev, errno);
-	bind.iommufd = out->iommufd;
-	if (ioctl(out->dev, VFIO_DEVICE_BIND_IOMMUFD, &bind) < 0)
-		die("VFIO_DEVICE_BIND_IOMMUFD", errno);
-	attach_pt.pt_id = ioas.out_ioas_id;
-	if (ioctl(out->dev, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach_pt) < 0)
-		die("VFIO_DEVICE_ATTACH_IOMMUFD_PT", errno);
+	bench_vfio_cdev(bdf, cdev, sizeof cdev);
+	bench_direct_attach(cdev, &out->iommufd, &out->dev);
 }
 
 /* Back to where the daemon's leases start: no driver, no override. */
