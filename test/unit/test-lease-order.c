@@ -1118,6 +1118,19 @@ static void run_while_reserved(struct world *w, const struct device *d)
 		(void)sd_event_run(w->m->event, 30 * 1000);
 }
 
+/* Attach d to w's lease through a job whose claim worker is held: the call
+ * is not answered, d is reserved, one worker runs and nothing was done on
+ * the loop. */
+static void start_held_claim(struct world *w, struct device *d, struct job_result *res)
+{
+	fake_hold_children(true);
+	fake_log_clear();
+	CHECK(attach_job_start(w->l, &d->address, 1, false, on_job_done, res) == 0);
+	CHECK_MSG(!res->answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
+		  res->answered, fake_children_running());
+	CHECK_LOG(ACTIONS, "");
+}
+
 /* The claim (host driver off, vfio-pci on) runs in a worker: while it has
  * not returned the device is reserved and the loop serves others; then the
  * open, bind and attach follow and the call is answered. */
@@ -1133,12 +1146,7 @@ static void test_attach_claim_in_worker(void)
 	struct lease *other = new_lease(w.m);
 	CHECK(attach_needs_claim(d));
 	use_state_file(&w);
-	fake_hold_children(true);
-	fake_log_clear();
-	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
-	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
-		  res.answered, fake_children_running());
-	CHECK_LOG(ACTIONS, "");
+	start_held_claim(&w, d, &res);
 	/* Should the daemon die now, the next one waits for the worker and
 	 * gives the device back. */
 	CHECK_MSG(saved_claim(&w, d) == 1, "the state file does not name %s as being claimed", d->name);
@@ -1181,12 +1189,7 @@ static void test_attach_claim_stale_inventory(void)
 	fake_device_set_driver(path_n, "vfio-pci");
 	CHECK(inventory_refresh(w.m->inventory, d) == 0);
 	fake_device_set_driver(path_n, "e1000e");
-	fake_hold_children(true);
-	fake_log_clear();
-	CHECK(attach_job_start(w.l, &d->address, 1, false, on_job_done, &res) == 0);
-	CHECK_MSG(!res.answered && d->claim_job && fake_children_running() == 1, "answered %d, %u workers",
-		  res.answered, fake_children_running());
-	CHECK_LOG(ACTIONS, "");
+	start_held_claim(&w, d, &res);
 	fake_hold_children(false);
 	CHECK_MSG(run_until_answered(&w, &res, 3 * 1000 * 1000), "the attach was not answered");
 	CHECK_MSG(res.r == 0, "r %d: %s", res.r, res.why);
